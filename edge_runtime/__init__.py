@@ -1,0 +1,1 @@
+"""The SiteGuard edge daemon: sensors to fused local alarms."""

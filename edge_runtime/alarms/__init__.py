@@ -1,0 +1,1 @@
+"""Alarm lifecycle (ISA-18.2) and its vocabulary."""

@@ -1,0 +1,67 @@
+"""Detectors, serial ports, the siren controller, the broker, storage and HTTP."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from firmware_bridge.readings import Gas
+
+from .base import StrictModel
+
+
+class Detector(StrictModel):
+    id: str
+    kind: Literal["portable", "fixed"]
+    zone: str | None = Field(None, description="Zone of a fixed detector")
+    gases: tuple[Gas, ...] = ()
+    period_s: float = Field(5.0, gt=0, description="Expected reading period (stale after faults.stale_after_s)")
+    last_bump: str | None = Field(None, description="ISO date of the last bump test")
+    last_calibration: str | None = Field(None, description="ISO date of the last calibration")
+
+
+class ModbusPoll(StrictModel):
+    """A fixed detector on an RS-485 bus: unit id and register layout."""
+
+    unit: int = Field(ge=1, le=247)
+    detector: str
+    poll_interval_s: float = Field(1.0, gt=0)
+
+
+class SerialPort(StrictModel):
+    port: str = Field(description="Device path (/dev/ttyUSB0) or a pyserial URL")
+    protocol: Literal["nmea", "winsen", "modbus", "gateway"]
+    baudrate: int = 9600
+    device: str | None = Field(None, description="Device id for single-device ports (nmea, winsen)")
+    modbus: tuple[ModbusPoll, ...] = ()
+    gateway_devices: dict[int, str] = Field(default_factory=dict, description="gateway address -> device id")
+
+
+class ControllerSettings(StrictModel):
+    port: str
+    baudrate: int = 115200
+    ack_timeout_s: float = Field(0.2, gt=0)
+    retries: int = Field(3, ge=0)
+
+
+class MqttSettings(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    client_id: str | None = None
+    keepalive_s: int = Field(15, ge=5)
+    username: str | None = None
+    password: str | None = None
+
+
+class StorageSettings(StrictModel):
+    path: Path = Path("siteguard.db")
+    max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Disk budget for the database")
+    batch_size: int = Field(2000, gt=0)
+    flush_interval_s: float = Field(0.2, gt=0)
+    readings_sample_s: float = Field(0.0, ge=0, description="Store at most one reading per device and kind per this period (0 = all)")
+
+
+class HttpSettings(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)

@@ -1,0 +1,50 @@
+"""Workers, heart-rate, man-down and check-in settings (DOMAIN.md)."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from .base import StrictModel
+
+
+class Worker(StrictModel):
+    id: str
+    name: str
+    age: int = Field(ge=14, le=90)
+    wearable: str | None = Field(None, description="Wearable id (HR, accelerometer, panic, vibration)")
+    detector: str | None = Field(None, description="Portable gas detector id")
+    gps: str | None = Field(None, description="GPS tag id")
+    role: str = "worker"
+    lone_worker: bool = False
+    authorised_zones: tuple[str, ...] = ()
+
+
+class HeartRateSettings(StrictModel):
+    high_offset: int = Field(180, description="Sustained HR above (this - age) is heat strain")
+    sustained_high_s: float = Field(300.0, gt=0)
+    low_bpm: int = 40
+    sustained_low_s: float = Field(600.0, gt=0)
+    no_signal_s: float = Field(60.0, gt=0, description="No valid pulse this long = poor contact")
+
+
+class FallSettings(StrictModel):
+    free_fall_g: float = Field(0.45, gt=0, lt=1)
+    impact_g: float = Field(2.5, gt=1)
+    impact_within_s: float = Field(1.0, gt=0)
+    inactivity_s: float = Field(5.0, gt=0)
+
+
+class ManDownSettings(StrictModel):
+    no_motion_s: float = Field(120.0, ge=1, le=1800, description="30 s - 30 min on site; shorter for demos")
+    motion_threshold_g: float = Field(0.15, gt=0, description="|a| deviating from 1 g by this is movement")
+    cancel_window_s: float = Field(30.0, gt=0)
+    fall: FallSettings = FallSettings()
+
+
+class CheckInSettings(StrictModel):
+    interval_s: float = Field(1800.0, gt=0)
+    cancel_window_s: float = Field(30.0, gt=0)
+
+
+class BatterySettings(StrictModel):
+    low_percent: float = 10.0
+    link_lost_s: float = Field(60.0, gt=0, description="No telemetry this long = lost link")

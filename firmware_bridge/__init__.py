@@ -1,0 +1,1 @@
+"""Bytes in, typed readings out; commands in, bytes out."""

@@ -1,0 +1,1 @@
+"""One pure codec per protocol: decode(bytes) -> reading, encode(reading) -> bytes."""

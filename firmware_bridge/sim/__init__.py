@@ -1,0 +1,1 @@
+"""Emulated sensor firmware on pseudo-terminals, driven by scenario files."""

@@ -55,7 +55,14 @@ class GasFaultSettings(StrictModel):
 
 
 class GasSettings(StrictModel):
-    set_points: dict[Gas, GasSetPoints] = Field(default_factory=_default_set_points)
+    set_points: dict[Gas, GasSetPoints] = Field(
+        default_factory=dict, description="Per-gas overrides; gases not named keep the factory defaults"
+    )
     exposure: ExposureSettings = ExposureSettings()
     faults: GasFaultSettings = GasFaultSettings()
     mute_s: float = Field(60.0, gt=0, description="Mute silences for this long, then re-alarms")
+
+    @model_validator(mode="after")
+    def _merge_defaults(self) -> "GasSettings":
+        object.__setattr__(self, "set_points", {**_default_set_points(), **self.set_points})
+        return self

@@ -1,0 +1,41 @@
+# SiteGuard — the two commands of the README (`make demo`, `make test`) do all set-up
+# on a fresh Debian / Raspberry Pi OS machine: apt for the system parts, a .venv for Python.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+APT_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DURATION ?= 90
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench system-deps venv clean
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): setup.cfg pyproject.toml | system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: system-deps $(STAMP)
+
+demo: venv
+	$(PY) -m edge_runtime demo $(if $(DURATION),--duration $(DURATION),)
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	@mkdir -p bench-results
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b | tee bench-results/$$(basename $$b .py).log; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache demo-data bench-results

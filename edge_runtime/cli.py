@@ -1,0 +1,107 @@
+"""`siteguard` command line: a thin shell over the library (sqlite-utils style)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from edge_runtime.config import ConfigError, SiteConfig, load_config
+from edge_runtime.logs import setup_logging
+from firmware_bridge.decode_cli import add_decode_parser
+
+EXIT_CONFIG = 2
+
+
+def _print_config_errors(path: str, exc: ConfigError) -> None:
+    print(f"{path}: invalid site configuration", file=sys.stderr)
+    for key, problem in exc.problems:
+        print(f"  {key}: {problem}", file=sys.stderr)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        _print_config_errors(args.file, exc)
+        return EXIT_CONFIG
+    print(
+        f"{args.file}: OK — site {config.site.id}: {len(config.workers)} workers, {len(config.zones)} zones, "
+        f"{len(config.detectors)} detectors, {len(config.serial)} serial ports"
+    )
+    return 0
+
+
+async def run_daemon(config: SiteConfig) -> None:
+    """Run until SIGINT/SIGTERM, then stop cleanly (flushes storage, offline status)."""
+    from edge_runtime.daemon import EdgeDaemon
+
+    daemon = EdgeDaemon(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, daemon.request_stop)
+    await daemon.start()
+    try:
+        await daemon.run_until_stopped()
+    finally:
+        await daemon.stop()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        _print_config_errors(args.config, exc)
+        return EXIT_CONFIG
+    asyncio.run(run_daemon(config))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edge_runtime.demo import run_demo
+
+    return asyncio.run(
+        run_demo(
+            duration_s=args.duration,
+            mqtt_port=args.mqtt_port,
+            http_port=args.http_port,
+            data_dir=Path(args.data_dir) if args.data_dir else None,
+            scenario=args.scenario,
+        )
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="siteguard", description="SiteGuard edge safety runtime")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the edge daemon on a site file")
+    p.add_argument("--config", required=True, help="site configuration (YAML)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate a site file; exit 2 naming each bad key")
+    p.add_argument("file", help="site configuration (YAML)")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("demo", help="run a simulated site end to end with its own broker")
+    p.add_argument("--duration", type=float, default=None, help="stop by itself after this many seconds")
+    p.add_argument("--mqtt-port", type=int, default=1883, help="broker port (started unless one listens)")
+    p.add_argument("--http-port", type=int, default=8080, help="port of the daemon's HTTP endpoints")
+    p.add_argument("--data-dir", default=None, help="where the demo keeps its database (default: a temp dir)")
+    p.add_argument("--scenario", default="demo.yaml", help="scenario file or name of a shipped one")
+    p.set_defaults(func=cmd_demo)
+
+    add_decode_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The edge daemon: sensors -> fusion -> alarm engine -> notifiers, with storage.
+
+One asyncio loop carries the alarm path as plain calls (see bus.py): a frame's
+last byte, its decode, the fusion rule, the alarm transition and the MQTT
+publish all happen in the same loop iteration. SQLite writes go to the store's
+writer thread; transitions are committed at once so nothing announced is lost.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from edge_runtime.alarms.engine import AlarmEngine, UnknownAlarm
+from edge_runtime.alarms.model import AlarmState, AlarmTransition, ConditionUpdate, PreAlarm
+from edge_runtime.bus import Bus
+from edge_runtime.config import SiteConfig
+from edge_runtime.controller_output import ControllerOutput
+from edge_runtime.fusion.engine import FusionEngine
+from edge_runtime.http_api import HttpServer
+from edge_runtime.mqtt.link import MqttLink
+from edge_runtime.mqtt.messages import MessageError, parse_ack, parse_telemetry
+from edge_runtime.mqtt.topics import Topics
+from edge_runtime.notifiers.mqtt_notifier import MqttNotifier
+from edge_runtime.sensors import SensorInputs
+from edge_runtime.store import Store
+from firmware_bridge.readings import Observation
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25
+SNAPSHOT_S = 10.0
+
+
+class EdgeDaemon:
+    """Owns every component of one edge node and their start/stop order."""
+
+    def __init__(self, config: SiteConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.bus = Bus()
+        self.topics = Topics(config.site.id)
+        self.store = Store(config.storage, clock=clock)
+        self.link = MqttLink(config.mqtt, site=config.site.id, device=config.device_id, on_message=self._on_mqtt)
+        self.fusion = FusionEngine(config, self.bus.publish, self.bus.publish, clock=clock)
+        self.alarms = AlarmEngine(config.alarms, self.bus.publish, mute_s=config.gas.mute_s, clock=clock)
+        self.sensors = SensorInputs(config, self.bus.publish, clock)
+        self.controller = ControllerOutput(config) if config.controller else None
+        self.http = HttpServer(self, config.http)
+        self.bad_messages = 0
+        self.unknown_acks = 0
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wire()
+
+    def _wire(self) -> None:
+        bus = self.bus
+        bus.subscribe(Observation, self.fusion.on_observation)
+        bus.subscribe(Observation, self.store.record_observation)
+        bus.subscribe(ConditionUpdate, self.alarms.update)
+        notifier = MqttNotifier(self.link, self.topics)
+        # notify first (latency), persist in the same tick (durability)
+        bus.subscribe(AlarmTransition, notifier.on_transition)
+        bus.subscribe(PreAlarm, notifier.on_pre_alarm)
+        if self.controller:
+            bus.subscribe(AlarmTransition, self.controller.notifier.on_transition)
+            bus.subscribe(PreAlarm, self.controller.notifier.on_pre_alarm)
+        bus.subscribe(AlarmTransition, self.store.record_transition)
+
+    # ---- lifecycle -------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.store.open()
+        state = self.store.load_fusion_state()
+        if state:
+            self.fusion.restore(state)
+        await self.link.start(loop)
+        self.link.subscribe(self.topics.ACK_FILTER, qos=1)
+        self.link.subscribe(self.topics.TELEMETRY_FILTER, qos=0)
+        restored = self.store.load_open_alarms()
+        self.alarms.restore(restored)
+        if self.controller:
+            self.controller.start()
+        self.sensors.start()
+        await self.http.start()
+        self._tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
+        log.warning(
+            "siteguard edge daemon started",
+            extra={"site": self.config.site.id, "restored_alarms": len(restored), "http": self.http.url},
+        )
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.sensors.stop()
+        if self.controller:
+            await self.controller.stop()
+        await self.http.stop()
+        self.store.save_fusion_state(self.fusion.snapshot())
+        await self.link.stop()
+        self.store.close()
+
+    async def run_until_stopped(self) -> None:
+        await self._stopping.wait()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def _ticker(self) -> None:
+        next_snapshot = self.clock() + SNAPSHOT_S
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = self.clock()
+            try:
+                self.fusion.tick(now)
+                self.alarms.tick(now)
+                if now >= next_snapshot:
+                    self.store.save_fusion_state(self.fusion.snapshot())
+                    next_snapshot = now + SNAPSHOT_S
+            except Exception:  # a bug in one rule must not stop the timers of all others
+                log.exception("tick failed")
+
+    # ---- inbound MQTT ----------------------------------------------------
+    def _on_mqtt(self, topic: str, payload: bytes) -> None:
+        alarm_id = self.topics.parse_ack_topic(topic)
+        if alarm_id is not None:
+            self._on_ack(alarm_id, payload)
+            return
+        wearable = self.topics.parse_telemetry_topic(topic)
+        if wearable is not None:
+            for obs in parse_telemetry(wearable, payload, self.clock()):
+                self.bus.publish(obs)
+
+    def _on_ack(self, alarm_id: str, payload: bytes) -> None:
+        try:
+            cmd = parse_ack(payload)
+        except MessageError as exc:
+            self.bad_messages += 1
+            log.warning("bad ack message", extra={"alarm_id": alarm_id, "error": str(exc)})
+            return
+        try:
+            alarm = self.alarms.get(alarm_id)
+            if alarm.state in (AlarmState.UNACK, AlarmState.RTN_UNACK):
+                self.alarms.acknowledge(alarm_id, cmd.by, note=cmd.note, verdict=cmd.verdict)
+            elif cmd.verdict is not None:
+                self.alarms.set_verdict(alarm_id, cmd.verdict, cmd.by, note=cmd.note)
+        except UnknownAlarm:
+            self.unknown_acks += 1
+            log.warning("ack for unknown alarm", extra={"alarm_id": alarm_id})
+
+    # ---- health ----------------------------------------------------------
+    def readiness(self) -> dict[str, object]:
+        ports = [h.as_dict() for h in self.sensors.health()]
+        checks = {
+            "broker": self.link.state.value == "connected",
+            "storage": self.store.healthy,
+            "sensors": self.sensors.ready(),
+        }
+        return {"ready": all(checks.values()), "checks": checks, "ports": ports}

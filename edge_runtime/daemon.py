@@ -20,12 +20,15 @@ from edge_runtime.controller_output import ControllerOutput
 from edge_runtime.fusion.engine import FusionEngine
 from edge_runtime.http_api import HttpServer
 from edge_runtime.mqtt.link import MqttLink
-from edge_runtime.mqtt.messages import MessageError, parse_ack, parse_telemetry
+from edge_runtime.mqtt.messages import AckCommand, InboundRouter
 from edge_runtime.mqtt.topics import Topics
 from edge_runtime.notifiers.mqtt_notifier import MqttNotifier
 from edge_runtime.sensors import SensorInputs
 from edge_runtime.store import Store
+from firmware_bridge.backoff import Backoff
 from firmware_bridge.readings import Observation
+
+from . import __version__
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +45,17 @@ class EdgeDaemon:
         self.bus = Bus()
         self.topics = Topics(config.site.id)
         self.store = Store(config.storage, clock=clock)
-        self.link = MqttLink(config.mqtt, site=config.site.id, device=config.device_id, on_message=self._on_mqtt)
+        # the site broker is local: retry it often, an alarm waiting for it is an alarm not heard
+        self.inbound = InboundRouter(self.topics, self.bus.publish, self._on_ack, clock=clock)
+        self.link = MqttLink(
+            config.mqtt, self.topics, config.device_id, self.inbound,
+            version=__version__, backoff=Backoff(initial=0.2, maximum=5.0),
+        )
         self.fusion = FusionEngine(config, self.bus.publish, self.bus.publish, clock=clock)
         self.alarms = AlarmEngine(config.alarms, self.bus.publish, mute_s=config.gas.mute_s, clock=clock)
         self.sensors = SensorInputs(config, self.bus.publish, clock)
         self.controller = ControllerOutput(config) if config.controller else None
         self.http = HttpServer(self, config.http)
-        self.bad_messages = 0
         self.unknown_acks = 0
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -59,7 +66,7 @@ class EdgeDaemon:
         bus.subscribe(Observation, self.fusion.on_observation)
         bus.subscribe(Observation, self.store.record_observation)
         bus.subscribe(ConditionUpdate, self.alarms.update)
-        notifier = MqttNotifier(self.link, self.topics)
+        notifier = MqttNotifier(self.link, self.topics, siren_zones=[z.id for z in self.config.zones if z.siren])
         # notify first (latency), persist in the same tick (durability)
         bus.subscribe(AlarmTransition, notifier.on_transition)
         bus.subscribe(PreAlarm, notifier.on_pre_alarm)
@@ -75,11 +82,12 @@ class EdgeDaemon:
         state = self.store.load_fusion_state()
         if state:
             self.fusion.restore(state)
-        await self.link.start(loop)
-        self.link.subscribe(self.topics.ACK_FILTER, qos=1)
-        self.link.subscribe(self.topics.TELEMETRY_FILTER, qos=0)
+        # replay restored alarms before connecting, so only their final state goes out
         restored = self.store.load_open_alarms()
         self.alarms.restore(restored)
+        self.link.subscribe(self.topics.ACK_FILTER, qos=1)
+        self.link.subscribe(self.topics.TELEMETRY_FILTER, qos=0)
+        await self.link.start(loop)
         if self.controller:
             self.controller.start()
         self.sensors.start()
@@ -125,23 +133,8 @@ class EdgeDaemon:
                 log.exception("tick failed")
 
     # ---- inbound MQTT ----------------------------------------------------
-    def _on_mqtt(self, topic: str, payload: bytes) -> None:
-        alarm_id = self.topics.parse_ack_topic(topic)
-        if alarm_id is not None:
-            self._on_ack(alarm_id, payload)
-            return
-        wearable = self.topics.parse_telemetry_topic(topic)
-        if wearable is not None:
-            for obs in parse_telemetry(wearable, payload, self.clock()):
-                self.bus.publish(obs)
-
-    def _on_ack(self, alarm_id: str, payload: bytes) -> None:
-        try:
-            cmd = parse_ack(payload)
-        except MessageError as exc:
-            self.bad_messages += 1
-            log.warning("bad ack message", extra={"alarm_id": alarm_id, "error": str(exc)})
-            return
+    def _on_ack(self, alarm_id: str, cmd: AckCommand) -> None:
+        """A supervisor's ack (and optional verdict) from the ack topic."""
         try:
             alarm = self.alarms.get(alarm_id)
             if alarm.state in (AlarmState.UNACK, AlarmState.RTN_UNACK):
@@ -156,8 +149,8 @@ class EdgeDaemon:
     def readiness(self) -> dict[str, object]:
         ports = [h.as_dict() for h in self.sensors.health()]
         checks = {
-            "broker": self.link.state.value == "connected",
-            "storage": self.store.healthy,
+            "broker": self.link.connected.is_set(),
+            "storage": self.store.stats.priority_pending_retry == 0,
             "sensors": self.sensors.ready(),
         }
         return {"ready": all(checks.values()), "checks": checks, "ports": ports}

@@ -7,6 +7,7 @@ device they came from, because a frame itself rarely knows where it was read.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 
@@ -91,12 +92,13 @@ class Motion:
 
     @property
     def magnitude_g(self) -> float:
-        return (self.ax * self.ax + self.ay * self.ay + self.az * self.az) ** 0.5
+        return math.sqrt(self.ax * self.ax + self.ay * self.ay + self.az * self.az)
 
 
 @dataclass(frozen=True, slots=True)
 class PanicButton:
-    """SOS button state: ``pressed`` True raises, a press of "cancel" sends False."""
+    """An SOS press (``pressed`` True) or a press of the wearable's cancel button
+    (``pressed`` False: withdraws a pre-alarm or a panic pressed by mistake)."""
 
     pressed: bool
 

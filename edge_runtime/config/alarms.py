@@ -52,6 +52,16 @@ _DEFAULTS: dict[AlarmKind, AlarmClass] = {
 class FloodSettings(StrictModel):
     count: int = Field(10, ge=2, description="This many alarms ...")
     window_s: float = Field(600.0, gt=0, description="... within this window is a flood")
+    end_below: int | None = Field(
+        None, ge=1, description="The flood ends when fewer than this many fall within the window "
+        "(default: half of count); the gap keeps one steady stream from splitting into many floods"
+    )
+
+    @model_validator(mode="after")
+    def _end_not_above_start(self) -> "FloodSettings":
+        if self.end_below is not None and self.end_below > self.count:
+            raise ValueError("end_below must be <= count")
+        return self
 
 
 class AlarmSettings(StrictModel):

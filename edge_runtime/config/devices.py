@@ -60,6 +60,15 @@ class StorageSettings(StrictModel):
     batch_size: int = Field(2000, gt=0)
     flush_interval_s: float = Field(0.2, gt=0)
     readings_sample_s: float = Field(0.0, ge=0, description="Store at most one reading per device and kind per this period (0 = all)")
+    max_queued_readings: int = Field(
+        100_000, gt=0, description="Readings waiting for the writer beyond this are dropped and counted (bounds memory when the disk stalls)"
+    )
+    min_free_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="Evict as if over budget when the file system has less free space than this (room for the WAL and its checkpoints)"
+    )
+    fsync_alarms: bool = Field(
+        True, description="Commit alarm transitions with synchronous=FULL so they also survive a power cut, not only a crash"
+    )
 
 
 class HttpSettings(StrictModel):

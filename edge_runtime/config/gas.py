@@ -44,6 +44,13 @@ class ExposureSettings(StrictModel):
     stel_window_min: int = Field(15, ge=5, le=15)
     twa_window_min: int = Field(480, ge=60, le=720, description="Shift length / moving window")
     max_stel_periods_per_shift: int = 4
+    stel_rest_min: int = Field(
+        60, ge=0, description="After a STEL excursion the worker should stay out this long; a new one sooner escalates"
+    )
+    shift_gap_min: int = Field(
+        120, ge=1, description="A portable detector silent this long (switched off) starts a new shift: "
+        "cumulative TWA and the STEL-period count reset, as an instrument's do at power-on"
+    )
 
 
 class GasFaultSettings(StrictModel):

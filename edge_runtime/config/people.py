@@ -31,6 +31,10 @@ class FallSettings(StrictModel):
     impact_g: float = Field(2.5, gt=1)
     impact_within_s: float = Field(1.0, gt=0)
     inactivity_s: float = Field(5.0, gt=0)
+    settle_s: float = Field(
+        2.0, ge=0, description="Movement this soon after the impact (bounce, rolling) only restarts the inactivity wait; "
+        "movement later means the worker got up"
+    )
 
 
 class ManDownSettings(StrictModel):
@@ -38,6 +42,10 @@ class ManDownSettings(StrictModel):
     motion_threshold_g: float = Field(0.15, gt=0, description="|a| deviating from 1 g by this is movement")
     cancel_window_s: float = Field(30.0, gt=0)
     fall: FallSettings = FallSettings()
+    nearby_m: float = Field(
+        30.0, ge=0, description="Workers whose fresh position is this close to a worker's last known position are "
+        "alerted to that worker's man-down, panic or missed check-in (0 = nobody nearby is alerted)"
+    )
 
 
 class CheckInSettings(StrictModel):

@@ -54,3 +54,6 @@ class ProximitySettings(StrictModel):
     advisory_m: float = 8.0
     critical_m: float = 3.0
     emergency_m: float = 1.0
+    hysteresis_m: float = Field(
+        0.5, ge=0, description="Leave a proximity band only this far beyond its edge, so GPS jitter cannot flap the priority"
+    )

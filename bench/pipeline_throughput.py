@@ -1,0 +1,93 @@
+"""Sustained readings/s through decode -> fusion (+ alarm engine) -> store, in process.
+
+The bare baseline is a plain sqlite3 ``executemany`` of the same number of
+rows: what storing alone costs on this machine. Prints JSON on its last line.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.load import _port_frames  # noqa: E402
+from bench.sitegen import bench_site  # noqa: E402
+from edge_runtime.alarms.engine import AlarmEngine  # noqa: E402
+from edge_runtime.config import parse_config  # noqa: E402
+from edge_runtime.fusion.engine import FusionEngine  # noqa: E402
+from edge_runtime.store import Store  # noqa: E402
+from firmware_bridge.protocols import StreamDecoder  # noqa: E402
+from firmware_bridge.readings import Observation  # noqa: E402
+
+CHUNK = 4096
+
+
+def _capture(workers: int, readings: int) -> bytes:
+    """A gateway capture holding ``readings`` GPS + gas frames from ``workers`` tags."""
+    out = bytearray()
+    step = 0
+    while (step + 1) * workers * 2 <= readings:
+        out += _port_frames(list(range(workers)), step)
+        step += 1
+    return bytes(out)
+
+
+def _bare_executemany(path: Path, rows: list[tuple[object, ...]]) -> float:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE r (device TEXT, kind TEXT, ts REAL, value REAL, extra TEXT)")
+    t0 = time.perf_counter()
+    for i in range(0, len(rows), 2000):
+        conn.executemany("INSERT INTO r VALUES (?,?,?,?,?)", rows[i : i + 2000])
+        conn.commit()
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return len(rows) / elapsed
+
+
+def measure_throughput(*, workers: int = 200, readings: int = 300_000, tmp: Path | None = None) -> dict[str, object]:
+    tmp = tmp or Path(tempfile.mkdtemp(prefix="siteguard-tp-"))
+    site = bench_site(workers=workers, gateway_ports=[tmp / "gw0"], probe_ports=[], mqtt_port=1883,
+                      db_path=tmp / "throughput.db")
+    config = parse_config(site)
+    mapping = config.serial[0].gateway_devices
+    capture = _capture(workers, readings)
+    store = Store(config.storage)
+    store.open()
+    engine = AlarmEngine(config.alarms, store.record_transition, mute_s=config.gas.mute_s)
+    fusion = FusionEngine(config, engine.update, lambda p: None)
+    decoder = StreamDecoder("gateway")
+    n = 0
+    t0 = time.perf_counter()
+    for i in range(0, len(capture), CHUNK):
+        now = time.time()
+        for d in decoder.feed(capture[i : i + CHUNK]):
+            obs = Observation(mapping[d.address], d.reading, now)
+            fusion.on_observation(obs)
+            store.record_observation(obs)
+            n += 1
+    decoded_fused = time.perf_counter() - t0
+    store.flush(timeout=120)
+    total = time.perf_counter() - t0
+    stored = store.readings_count()
+    store.close()
+    rows = [(f"pd{i % workers:03d}", "gas", time.time(), float(i % 7), None) for i in range(n)]
+    bare = _bare_executemany(tmp / "bare.db", rows)
+    return {
+        "readings": n,
+        "stored": stored,
+        "readings_per_s": round(n / total),
+        "decode_fuse_only_per_s": round(n / decoded_fused),
+        "bare_executemany_rows_per_s": round(bare),
+        "rejected_frames": decoder.stats.frames_rejected,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure_throughput()))

@@ -1,0 +1,331 @@
+"""The ISA-18.2 alarm lifecycle: one open alarm per (subject, condition) key.
+
+Fusion reports conditions (:meth:`AlarmEngine.update`), people act (ack,
+verdict, shelve, mute, suppress, out-of-service), :meth:`AlarmEngine.tick`
+runs the timers. Every change to an alarm emits exactly one
+:class:`AlarmTransition`, in order, carrying an immutable snapshot of the alarm
+after the change, who (``by``, None for the engine itself) and when.
+
+State (derived in lifecycle.derive_state, never set by hand)::
+
+    condition  acked  latching  announced     base state
+    active     no     -         -             UNACK
+    active     yes    -         -             ACKED
+    cleared    yes    -         -             NORMAL  (closed)
+    cleared    no     -         never         NORMAL  (born hidden: nobody to ask for an ack)
+    cleared    no     yes       yes           UNACK   (latched: keeps sounding until acked)
+    cleared    no     no        yes           RTN_UNACK
+
+An open alarm is shown as OUT_OF_SERVICE (its subject or key taken out of
+service), else SUPPRESSED (its zone locked out by design; never a worker's
+alarm), else SHELVED (by a named supervisor, with a reason, until an expiry
+<= max_shelve_s), else its base state. Overlays hide; they never keep a
+finished alarm open nor waive an acknowledgement owed. Lifting one returns the
+alarm to the state it would have now, re-announcing it if that is UNACK.
+
+Transitions (cause: from -> to)::
+
+    RAISED        NORMAL -> UNACK, or an overlay   condition held for on_delay_s
+    ESCALATED     open -> UNACK (hidden if suppressed/out of service)
+                  higher priority, or a new kind at equal priority; priority
+                  never drops while open; the alarm needs acknowledging again
+                  (an ack covered the lesser condition) and a shelve is lifted
+    RE_ALARMED    UNACK -> UNACK                   re_alarm_s unacknowledged, or mute ran out
+                  RTN_UNACK/latched UNACK -> UNACK, SHELVED -> SHELVED: condition came back
+    CLEARED       UNACK -> RTN_UNACK, or -> UNACK if latching; SHELVED -> SHELVED
+                  condition gone for off_delay_s and past the deadband
+    CLOSED        ACKED/overlay -> NORMAL          condition gone, nothing left to ack
+    ACKNOWLEDGED  UNACK -> ACKED; RTN_UNACK/latched UNACK -> NORMAL; overlays keep theirs
+                  (a verdict given with an ack is emitted as a VERDICT just before it)
+    MUTED         UNACK -> UNACK                   sirens off for mute_s, then RE_ALARMED
+    SHELVED       open -> SHELVED; UNSHELVED back (by a person, or expiry with by=None)
+    RESTORED      stored -> derived state          after a restart; re-announces
+    VERDICT       s -> s                           on open or recently closed alarms
+
+Conditions: a report must hold for its kind's on_delay_s before it raises (a
+shorter flicker raises nothing) and be gone for off_delay_s, and past the
+deadband on the bad side, before it clears; once cleared only an *active*
+report brings it back. Fusion may raise a kind's configured priority, never
+lower it. Reports that change nothing cost a few lookups and emit nothing, so
+an alarm's ``value`` is the one of its latest transition, not a live reading;
+while the deadband holds an alarm, fusion must keep reporting values for it
+to clear.
+
+Suppression and out-of-service have no causes of their own in the contract
+yet: they travel as SHELVED/UNSHELVED with ``extra["overlay"]`` set to
+``"suppressed"`` or ``"out_of_service"`` (to_state tells them apart).
+``extra["announce"]`` is True on every transition that must alert people;
+``extra["reason"]`` says why a RE_ALARMED happened.
+
+Time: everything runs on the injected clock (deadlines must share tick()'s
+time base; ConditionUpdate.ts may come from a skewed device). Not thread-safe:
+call it from the event loop only.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import cast
+
+from edge_runtime.alarms.conditions import ConditionHandler
+from edge_runtime.alarms.deadlines import Timer
+from edge_runtime.alarms.errors import AlarmError, AlarmRequestError, UnknownAlarm
+from edge_runtime.alarms.flood import FloodSummary, FloodTracker
+from edge_runtime.alarms.ids import AlarmIdFactory
+from edge_runtime.alarms.ledger import AlarmLedger
+from edge_runtime.alarms.lifecycle import NOT_SHELVED, AlarmRecord, derive_state, evolve
+from edge_runtime.alarms.model import (
+    Alarm,
+    AlarmState,
+    AlarmTransition,
+    ConditionUpdate,
+    TransitionCause,
+    Verdict,
+)
+from edge_runtime.alarms.overlays import Key, Overlay, Overlays, ServiceTarget
+from edge_runtime.config.alarms import AlarmSettings
+
+__all__ = ["AlarmEngine", "AlarmError", "AlarmRequestError", "FloodSummary", "UnknownAlarm"]
+
+_C = TransitionCause
+_S = AlarmState
+
+
+def _require(value: str | None, name: str) -> None:
+    if not value or not value.strip():
+        raise AlarmRequestError(f"{name} is required")
+
+
+class AlarmEngine:
+    """The single owner of alarm state; see the module docstring for the state machine."""
+
+    def __init__(
+        self,
+        settings: AlarmSettings,
+        on_transition: Callable[[AlarmTransition], None],
+        *,
+        mute_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[], str] | None = None,
+        closed_history: int = 1000,
+    ) -> None:
+        if mute_s <= 0:
+            raise ValueError("mute_s must be > 0")
+        new_id = new_id or AlarmIdFactory(clock)
+        self._classes = dict(settings.classes)
+        self._max_shelve_s = settings.max_shelve_s
+        self._mute_s = mute_s
+        self._clock = clock
+        self._ledger = AlarmLedger(on_transition, closed_history)
+        self._flood = FloodTracker(settings.flood, new_id)
+        self._overlays = Overlays()
+        self._conditions = ConditionHandler(self._ledger, self._classes, self._overlays, self._flood, clock, new_id)
+
+    def update(self, update: ConditionUpdate) -> None:
+        """Apply fusion's latest report for one (subject, condition) key."""
+        self._conditions.update(update)
+
+    # ------------------------------------------------------------------ people
+
+    def acknowledge(
+        self, alarm_id: str, by: str, note: str | None = None, verdict: Verdict | None = None,
+        ts: float | None = None,
+    ) -> Alarm:
+        """Acknowledge an alarm; repeating it (MQTT QoS 1 redelivers) is harmless.
+
+        A verdict given with the ack is its own VERDICT transition, emitted
+        first (while the alarm is surely still open), so training labels always
+        arrive the same way.
+        """
+        _require(by, "by")
+        now = self._clock() if ts is None else ts
+        if verdict:
+            self._set_verdict(alarm_id, verdict, by, note, now)
+        rec = self._ledger.open.get(alarm_id)
+        if rec is None or rec.alarm.acked_ts is not None:
+            return self.get(alarm_id)
+        return self._ledger.commit(rec, _C.ACKNOWLEDGED, now, by=by, note=note, acked_by=by, acked_ts=now)
+
+    def set_verdict(self, alarm_id: str, verdict: Verdict, by: str, note: str | None = None) -> Alarm:
+        """Label an alarm confirmed / false alarm (training data); closed alarms too, while kept."""
+        _require(by, "by")
+        return self._set_verdict(alarm_id, verdict, by, note, self._clock())
+
+    def _set_verdict(self, alarm_id: str, verdict: Verdict, by: str, note: str | None, now: float) -> Alarm:
+        verdict = Verdict(verdict)
+        rec = self._ledger.open.get(alarm_id)
+        if rec is None:
+            return self._ledger.label_closed(alarm_id, verdict, by, note, now)
+        if rec.alarm.verdict is verdict:
+            return rec.alarm
+        return self._ledger.commit(rec, _C.VERDICT, now, by=by, note=note, verdict=verdict)
+
+    def shelve(self, alarm_id: str, by: str, duration_s: float, reason: str) -> Alarm:
+        """Hide an open alarm until ``duration_s`` from now (at most max_shelve_s)."""
+        _require(by, "by")
+        _require(reason, "reason")
+        if not 0 < duration_s <= self._max_shelve_s:
+            raise AlarmRequestError(f"shelve duration must be in (0, {self._max_shelve_s:g}] s, got {duration_s!r}")
+        rec = self._ledger.open_record(alarm_id)
+        now = self._clock()
+        until = now + duration_s
+        shelved = self._ledger.commit(
+            rec, _C.SHELVED, now, by=by, note=reason, shelved_by=by, shelved_until=until, shelve_reason=reason
+        )
+        self._ledger.deadlines.push(until, Timer.SHELVE, alarm_id)
+        return shelved
+
+    def unshelve(self, alarm_id: str, by: str) -> Alarm:
+        _require(by, "by")
+        rec = self._ledger.open_record(alarm_id)
+        if rec.alarm.shelved_until is None:
+            raise AlarmRequestError(f"alarm {alarm_id} is not shelved")
+        return self._ledger.commit(rec, _C.UNSHELVED, self._clock(), by=by, **NOT_SHELVED)
+
+    def mute(self, alarm_id: str, by: str) -> Alarm:
+        """Silence an unacknowledged alarm for mute_s; it re-alarms then unless acknowledged."""
+        _require(by, "by")
+        rec = self._ledger.open_record(alarm_id)
+        if rec.alarm.state is not _S.UNACK:
+            raise AlarmRequestError(f"only an unacknowledged alarm sounds; {alarm_id} is {rec.alarm.state.value}")
+        now = self._clock()
+        until = now + self._mute_s
+        muted = self._ledger.commit(rec, _C.MUTED, now, by=by, muted_until=until)
+        rec.realarm_due = None  # the mute's own expiry re-alarms
+        self._ledger.deadlines.push(until, Timer.MUTE, alarm_id)
+        return muted
+
+    def suppress_zone(self, zone: str, by: str, reason: str) -> list[Alarm]:
+        """Lock a zone out: hide its zone and device alarms (never workers'); returns those changed."""
+        _require(by, "by")
+        _require(reason, "reason")
+        now = self._clock()
+        self._overlays.suppress(zone, Overlay(by, reason, now))
+        return self._reapply_overlays(_C.SHELVED, "suppressed", now, by, reason)
+
+    def unsuppress_zone(self, zone: str, by: str) -> list[Alarm]:
+        _require(by, "by")
+        if not self._overlays.unsuppress(zone):
+            return []
+        return self._reapply_overlays(_C.UNSHELVED, "suppressed", self._clock(), by, None)
+
+    def set_out_of_service(self, target: ServiceTarget, by: str, reason: str) -> list[Alarm]:
+        """Take a whole subject, or one (subject, condition) key, out of service."""
+        _require(by, "by")
+        _require(reason, "reason")
+        now = self._clock()
+        self._overlays.take_out(target, Overlay(by, reason, now))
+        return self._reapply_overlays(_C.SHELVED, "out_of_service", now, by, reason)
+
+    def return_to_service(self, target: ServiceTarget, by: str) -> list[Alarm]:
+        _require(by, "by")
+        if not self._overlays.put_back(target):
+            return []
+        return self._reapply_overlays(_C.UNSHELVED, "out_of_service", self._clock(), by, None)
+
+    def _reapply_overlays(
+        self, cause: TransitionCause, overlay: str, now: float, by: str, note: str | None
+    ) -> list[Alarm]:
+        """Overlay switches are rare: a scan of the open alarms is fine here."""
+        changed = []
+        for rec in list(self._ledger.open.values()):
+            alarm = rec.alarm
+            suppressed = self._overlays.suppresses(alarm.subject, alarm.zone)
+            out_of_service = self._overlays.is_out_of_service(alarm.key)
+            if (suppressed, out_of_service) == (rec.suppressed, rec.out_of_service):
+                continue
+            rec.suppressed, rec.out_of_service = suppressed, out_of_service
+            if derive_state(alarm, suppressed=suppressed, out_of_service=out_of_service) is not alarm.state:
+                changed.append(self._ledger.commit(rec, cause, now, by=by, note=note, extra={"overlay": overlay}))
+        return changed
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self, now: float | None = None) -> None:
+        """Run what is due: on/off delays, re-alarms, mute and shelve expiries. Pops only due deadlines."""
+        now = self._clock() if now is None else now
+        ledger = self._ledger
+        while (item := ledger.deadlines.pop_due(now)) is not None:
+            due, timer, target = item
+            if timer is Timer.ON_DELAY:
+                self._conditions.on_delay_due(cast(Key, target), due, now)
+                continue
+            rec = ledger.open.get(cast(str, target))  # every other timer targets an alarm id
+            if rec is None:
+                continue  # stale: the alarm closed since
+            if timer is Timer.OFF_DELAY and rec.clear_due == due:
+                self._conditions.clear(rec, now)
+            elif timer is Timer.RE_ALARM and rec.realarm_due == due:
+                ledger.commit(rec, _C.RE_ALARMED, now, extra={"reason": "re_alarm"})
+            elif timer is Timer.MUTE and rec.alarm.muted_until == due:
+                ledger.commit(rec, _C.RE_ALARMED, now, extra={"reason": "mute_expired"})
+            elif timer is Timer.SHELVE and rec.alarm.shelved_until == due:
+                ledger.commit(rec, _C.UNSHELVED, now, note="shelve expired", **NOT_SHELVED)
+        self._flood.expire(now)
+
+    # ------------------------------------------------------------------ restart
+
+    def restore(self, alarms: Iterable[Alarm]) -> list[Alarm]:
+        """Reload open alarms after a restart (before fusion starts) and re-announce each.
+
+        Ids, states and acknowledgements are kept; overlays come from this
+        engine (apply suppressions and out-of-service first). Mutes do not
+        survive a restart: the RESTORED announcement supersedes them. Of two
+        open records for one key the more urgent stays open, the other closes.
+        """
+        now = self._clock()
+        ledger = self._ledger
+        restored = []
+        for stored in sorted(alarms, key=lambda a: (-a.priority, a.raised_ts)):
+            if stored.state is _S.NORMAL or stored.alarm_id in ledger.open or stored.alarm_id in ledger.closed:
+                continue
+            if stored.key in ledger.by_key:
+                ledger.retire(stored, now, "duplicate open alarm for its key on restore")
+                continue
+            # A stored open alarm was shown to someone, even if the store did not keep when.
+            announced = stored.raised_ts if stored.last_announced_ts is None else stored.last_announced_ts
+            alarm = evolve(stored, last_announced_ts=announced)
+            rec = AlarmRecord(
+                alarm, self._classes[alarm.kind], {alarm.kind},
+                self._overlays.suppresses(alarm.subject, alarm.zone), self._overlays.is_out_of_service(alarm.key),
+            )
+            ledger.add(rec)
+            if alarm.shelved_until is not None:
+                ledger.deadlines.push(alarm.shelved_until, Timer.SHELVE, alarm.alarm_id)
+            restored.append(ledger.commit(rec, _C.RESTORED, now, muted_until=None))
+        return restored
+
+    # ------------------------------------------------------------------ queries
+
+    def get(self, alarm_id: str) -> Alarm:
+        """An open alarm, or a closed one still kept; raises UnknownAlarm otherwise."""
+        return self._ledger.get(alarm_id)
+
+    def active(self) -> list[Alarm]:
+        """Open alarms (any state but NORMAL), most urgent first, then oldest first."""
+        alarms = (rec.alarm for rec in self._ledger.open.values())
+        return sorted(alarms, key=lambda a: (-a.priority, a.raised_ts, a.alarm_id))
+
+    def by_key(self, key: Key) -> Alarm | None:
+        """The open alarm for a (subject, condition) key, if any."""
+        rec = self._ledger.by_key.get(key)
+        return rec.alarm if rec is not None else None
+
+    @property
+    def flood_active(self) -> bool:
+        return self._flood.active
+
+    def flood_summary(self) -> FloodSummary | None:
+        """The flood in progress (its open alarms counted by priority, highest first), or None."""
+        open_ = self._ledger.open
+        return self._flood.summary(open_[i].alarm for i in self._flood.members if i in open_)
+
+    @property
+    def suppressed_zones(self) -> Mapping[str, Overlay]:
+        """Zones locked out, with who, why and when (read-only: for the dashboard and for persisting)."""
+        return self._overlays.suppressed_zones
+
+    @property
+    def out_of_service_targets(self) -> Mapping[ServiceTarget, Overlay]:
+        """Subjects and keys out of service, with who, why and when (read-only)."""
+        return self._overlays.out_of_service

@@ -1,0 +1,77 @@
+"""Every MQTT topic of the site contract, built and parsed in one place.
+
+Wearables, siren controllers and dashboards are programmed against these
+strings; keeping them here means a rename is one edit and a malformed id
+(one with ``/`` or a wildcard) is refused before it can address the wrong
+device or subscribe to everything.
+"""
+
+from __future__ import annotations
+
+ROOT = "siteguard"
+_FORBIDDEN = frozenset("/+#\0")
+
+
+class TopicError(ValueError):
+    """An id cannot be used as a topic level."""
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """Return ``value`` if it is a usable single topic level, else raise :class:`TopicError`."""
+    if not isinstance(value, str) or not value:
+        raise TopicError(f"{what} must be a non-empty string, got {value!r}")
+    if _FORBIDDEN.intersection(value):
+        raise TopicError(f"{what} {value!r} contains '/', '+', '#' or NUL")
+    return value
+
+
+class Topics:
+    """Topic names for one site (``siteguard/{site}/...``)."""
+
+    def __init__(self, site: str) -> None:
+        self.site = check_id(site, "site")
+        self.prefix = f"{ROOT}/{self.site}"
+        #: Subscription filter for operator acknowledgements of any alarm.
+        self.ACK_FILTER = f"{self.prefix}/alarms/+/ack"
+        #: Subscription filter for telemetry from any wearable.
+        self.TELEMETRY_FILTER = f"{self.prefix}/wearables/+/telemetry"
+
+    def worker_alert(self, worker: str) -> str:
+        return f"{self.prefix}/workers/{check_id(worker, 'worker')}/alert"
+
+    def siren_set(self, zone: str) -> str:
+        return f"{self.prefix}/sirens/{check_id(zone, 'zone')}/set"
+
+    def alarm(self, alarm_id: str) -> str:
+        return f"{self.prefix}/alarms/{check_id(alarm_id, 'alarm_id')}"
+
+    def alarm_ack(self, alarm_id: str) -> str:
+        return f"{self.prefix}/alarms/{check_id(alarm_id, 'alarm_id')}/ack"
+
+    def wearable_telemetry(self, wearable: str) -> str:
+        return f"{self.prefix}/wearables/{check_id(wearable, 'wearable')}/telemetry"
+
+    def device_status(self, device: str) -> str:
+        return f"{self.prefix}/devices/{check_id(device, 'device')}/status"
+
+    def parse_ack_topic(self, topic: str) -> str | None:
+        """The alarm id of an ``alarms/{id}/ack`` topic of this site, else ``None``."""
+        return self._middle(topic, "alarms", "ack")
+
+    def parse_telemetry_topic(self, topic: str) -> str | None:
+        """The wearable id of a ``wearables/{id}/telemetry`` topic of this site, else ``None``."""
+        return self._middle(topic, "wearables", "telemetry")
+
+    def _middle(self, topic: str, collection: str, leaf: str) -> str | None:
+        parts = topic.split("/")
+        if len(parts) != 5 or parts[0] != ROOT or parts[1] != self.site:
+            return None
+        if parts[2] != collection or parts[4] != leaf:
+            return None
+        ident = parts[3]
+        if not ident or _FORBIDDEN.intersection(ident):
+            return None
+        return ident
+
+    def __repr__(self) -> str:
+        return f"Topics({self.site!r})"

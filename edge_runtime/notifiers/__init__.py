@@ -1,0 +1,1 @@
+"""Notifiers: turn alarm transitions into alerts on wearables, sirens and dashboards."""

@@ -1,0 +1,131 @@
+"""The edge database schema as re-runnable, registered sqlite-utils migrations.
+
+Applied migrations are recorded in sqlite-utils' ``_sqlite_migrations`` table
+(the schema version table): opening a store runs only what is missing, so a
+device that skipped releases catches up in order. Never edit a migration that
+has shipped; register a new one.
+
+Every table the sync agent uploads has an ``INTEGER PRIMARY KEY AUTOINCREMENT``
+id: the outbox high-water mark is "all ids up to N are synced", which is only
+sound if an id is never reused after the disk budget deleted the newest rows
+or an upsert replaced a row (a replaced row gets a fresh, higher id and so is
+uploaded again). DDL is plain SQL because sqlite-utils cannot declare
+AUTOINCREMENT or partial indexes.
+"""
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("siteguard.edge_store")
+
+
+@MIGRATIONS(name="0001_initial")
+def _initial(db: Database) -> None:
+    # Readings: compact telemetry; the v1..v3 meaning per kind is in rows.py.
+    # No secondary index: at tens of thousands of rows per second every index
+    # would double the write cost, and ids are already in time order.
+    db.execute(
+        """CREATE TABLE readings (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            device TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ts REAL NOT NULL,
+            v1 REAL,
+            v2 REAL,
+            v3 REAL,
+            extra TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE exposure_minutes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            worker TEXT NOT NULL,
+            gas TEXT NOT NULL,
+            minute_ts REAL NOT NULL,
+            value REAL NOT NULL,
+            UNIQUE (worker, gas, minute_ts)
+        )"""
+    )
+    # One row per alarm, holding Alarm.to_record() plus what restore needs.
+    db.execute(
+        """CREATE TABLE alarms (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alarm_id TEXT NOT NULL UNIQUE,
+            subject TEXT NOT NULL,
+            condition TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            priority TEXT NOT NULL,
+            state TEXT NOT NULL,
+            message TEXT NOT NULL,
+            raised_ts REAL NOT NULL,
+            updated_ts REAL NOT NULL,
+            latching INTEGER NOT NULL,
+            condition_active INTEGER NOT NULL,
+            value REAL,
+            threshold REAL,
+            zone TEXT,
+            workers TEXT NOT NULL,
+            sirens TEXT NOT NULL,
+            acked_by TEXT,
+            acked_ts REAL,
+            verdict TEXT,
+            shelved_by TEXT,
+            shelved_until REAL,
+            shelve_reason TEXT,
+            flood_group TEXT,
+            muted_until REAL,
+            last_announced_ts REAL
+        )"""
+    )
+    db.execute("CREATE INDEX alarms_open ON alarms (alarm_id) WHERE state <> 'normal'")
+    db.execute("CREATE INDEX alarms_updated ON alarms (updated_ts)")
+    db.execute(
+        """CREATE TABLE transitions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alarm_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            cause TEXT NOT NULL,
+            from_state TEXT NOT NULL,
+            to_state TEXT NOT NULL,
+            "by" TEXT,
+            note TEXT,
+            extra TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX transitions_alarm ON transitions (alarm_id)")
+    # Supervisors' verdicts: the training labels for the cloud side.
+    db.execute(
+        """CREATE TABLE verdicts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alarm_id TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            "by" TEXT,
+            note TEXT,
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX verdicts_alarm ON verdicts (alarm_id)")
+    db.execute(
+        """CREATE TABLE fusion_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            saved_ts REAL NOT NULL,
+            state TEXT NOT NULL
+        )"""
+    )
+    # Sync high-water marks: every id <= synced_id of that table is in the cloud.
+    db.execute(
+        """CREATE TABLE outbox (
+            tbl TEXT PRIMARY KEY,
+            synced_id INTEGER NOT NULL,
+            synced_ts REAL NOT NULL
+        )"""
+    )
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply pending migrations; return the names of every applied one, in order."""
+    MIGRATIONS.apply(db)
+    return [m.name for m in MIGRATIONS.applied(db)]

@@ -1,0 +1,71 @@
+"""Sync high-water marks: for each uploaded table, every id up to the mark is in the cloud.
+
+Ids are AUTOINCREMENT, so "id > mark" is exactly what still has to go, also
+for an alarm whose row was replaced by a newer state (it gets a new id).
+Marks only move forward and are written through the writer thread (one
+writer); they are also kept in memory, so ``pending`` never hands out rows
+that were already confirmed but whose mark is not committed yet. A mark lost
+in a crash only means a re-send, which the sync contract makes safe.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from .connection import ReadConnection
+from .writer import Write, Writer
+
+# Upload order: alarms and their labels before bulk telemetry.
+OUTBOX_TABLES = ("alarms", "transitions", "verdicts", "exposure_minutes", "readings")
+
+_MARK_SQL = (
+    "INSERT INTO outbox (tbl, synced_id, synced_ts) VALUES (?, ?, ?)"
+    " ON CONFLICT (tbl) DO UPDATE SET synced_id = max(synced_id, excluded.synced_id), synced_ts = excluded.synced_ts"
+)
+
+
+def synced_ids(conn: sqlite3.Connection) -> dict[str, int]:
+    """Committed marks for every outbox table (0 = nothing synced yet)."""
+    marks = dict.fromkeys(OUTBOX_TABLES, 0)
+    marks.update(conn.execute("SELECT tbl, synced_id FROM outbox").fetchall())
+    return marks
+
+
+class Outbox:
+    """What the sync agent still has to upload, and where it has got to."""
+
+    def __init__(self, writer: Writer, clock: Callable[[], float]) -> None:
+        self._writer = writer
+        self._clock = clock
+        self._reader: ReadConnection | None = None
+        self._marks: dict[str, int] = dict.fromkeys(OUTBOX_TABLES, 0)
+
+    def attach(self, reader: ReadConnection) -> None:
+        """Load the committed marks; called by ``Store.open``."""
+        self._reader = reader
+        with reader.cursor() as conn:
+            self._marks = synced_ids(conn)
+
+    def high_water_mark(self, table: str) -> int:
+        return self._marks[_checked(table)]
+
+    def pending(self, table: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows not yet synced, oldest first; each has its ``id``."""
+        if self._reader is None:
+            raise RuntimeError("outbox used before Store.open()")
+        mark = self._marks[_checked(table)]
+        return self._reader.query(f"SELECT * FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (mark, limit))
+
+    def mark_synced(self, table: str, up_to_rowid: int) -> None:
+        """Record that the cloud has every row of ``table`` with ``id <= up_to_rowid``."""
+        if up_to_rowid <= self._marks[_checked(table)]:
+            return
+        self._marks[table] = up_to_rowid
+        self._writer.put(Write("outbox", _MARK_SQL, (table, up_to_rowid, self._clock())))
+
+
+def _checked(table: str) -> str:
+    if table not in OUTBOX_TABLES:
+        raise ValueError(f"{table!r} is not synced; outbox tables are {', '.join(OUTBOX_TABLES)}")
+    return table

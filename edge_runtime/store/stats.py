@@ -1,0 +1,61 @@
+"""Counters the store keeps so operators (and the dashboard) can see it keeping up."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """Written by the writer thread, read as a snapshot via ``Store.stats``."""
+
+    rows_written: dict[str, int] = field(default_factory=dict)
+    batches: int = 0  # bulk (readings) transactions committed
+    priority_commits: int = 0  # transactions committed for alarm transitions
+    write_ms_max: float = 0.0  # longest transaction, any kind
+    write_ms_total: float = 0.0
+    transactions: int = 0
+    priority_latency_ms_max: float = 0.0  # record_transition() -> committed
+    priority_latency_ms_total: float = 0.0
+    queue_depth: int = 0  # items waiting for the writer when the snapshot was taken
+    write_errors: int = 0  # failed transactions (disk full, read-only, I/O error)
+    dropped_on_error: int = 0  # rows given up after a failed write
+    dropped_overflow: int = 0  # readings refused because the queue was full
+    record_errors: int = 0  # record_*() calls that could not be queued (closed store, bad input)
+    sampled_out: int = 0  # readings skipped by readings_sample_s
+    priority_pending_retry: int = 0  # alarm writes held in memory until the disk accepts them
+    evicted: dict[str, int] = field(default_factory=dict)  # rows deleted by the disk budget
+    evicted_unsynced: int = 0  # of those, readings the cloud never got (last resort)
+
+    @property
+    def write_ms_avg(self) -> float:
+        return self.write_ms_total / self.transactions if self.transactions else 0.0
+
+    @property
+    def priority_latency_ms_avg(self) -> float:
+        return self.priority_latency_ms_total / self.priority_commits if self.priority_commits else 0.0
+
+    def count_written(self, table: str, rows: int) -> None:
+        self.rows_written[table] = self.rows_written.get(table, 0) + rows
+
+    def count_evicted(self, table: str, rows: int) -> None:
+        self.evicted[table] = self.evicted.get(table, 0) + rows
+
+    def snapshot(self, queue_depth: int) -> StoreStats:
+        """A copy for readers on other threads (dict copies are atomic under the GIL)."""
+        return replace(self, rows_written=dict(self.rows_written), evicted=dict(self.evicted), queue_depth=queue_depth)
+
+
+class LogThrottle:
+    """Lets a repeating error be logged once per interval instead of once per row."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self._interval = interval_s
+        self._next = 0.0
+
+    def ready(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self._interval
+        return True

@@ -1,0 +1,80 @@
+"""End to end on real parts: emulated firmware on ptys -> daemon -> real Mosquitto."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from edge_runtime.alarms.model import AlarmState
+from tests.broker import Mosquitto, Subscriber
+from tests.e2e.harness import eventually, is_alarm_record, is_alert, running_site, siren, topic
+
+
+async def test_h2s_leak_alerts_workers_and_sounds_zone_siren(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    with Subscriber(mosquitto.host, mosquitto.port, [topic("#")]) as sub:
+        async with running_site(tmp_path, mosquitto.port, "h2s_leak.yaml") as (site, daemon):
+            site.play()
+            # the entrants' portables see the gas: each worker is alerted on their wearable topic
+            for worker in ("w03", "w04"):
+                alert = await sub.wait_for_async(is_alert(worker, "gas"), timeout=20)
+                body = json.loads(alert.payload)
+                assert body["state"] == AlarmState.UNACK.value and body["alarm_id"]
+            on = await sub.wait_for_async(siren("tank-2", "on"), timeout=20)
+            assert on.retain or on.qos == 1
+            # two fixed heads over the set point in one zone: evacuate, critical
+            evac = await sub.wait_for_async(is_alarm_record(lambda r: r["kind"] == "zone_evacuate"), timeout=20)
+            assert json.loads(evac.payload)["priority"] == "critical"
+            # the serial siren controller got the same order
+            assert site.sim.controller is not None
+            await eventually(lambda: site.sim.controller.siren_on("tank-2"), 5, "controller siren on")
+
+
+async def test_man_down_with_abnormal_hr_is_highest_priority(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    with Subscriber(mosquitto.host, mosquitto.port, [topic("#")]) as sub:
+        async with running_site(tmp_path, mosquitto.port, "man_down.yaml") as (site, daemon):
+            site.play()
+            pre = await sub.wait_for_async(
+                lambda m: is_alert("w07")(m) and json.loads(m.payload).get("state") == "pre_alarm", timeout=20
+            )
+            assert pre
+            record = await sub.wait_for_async(
+                is_alarm_record(lambda r: r["subject"] == "worker:w07" and r["kind"] == "man_down"), timeout=30
+            )
+            assert json.loads(record.payload)["priority"] == "critical"
+            # it is the same alarm as the no-motion one, escalated — one event, one alarm
+            ids = {json.loads(m.payload)["alarm_id"] for m in sub.messages if is_alert("w07", "")(m)
+                   and json.loads(m.payload).get("state") != "pre_alarm"}
+            assert len(ids) == 1, ids
+
+
+async def test_ack_and_verdict_over_mqtt_are_stored(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    with Subscriber(mosquitto.host, mosquitto.port, [topic("#")]) as sub:
+        async with running_site(tmp_path, mosquitto.port, "h2s_leak.yaml") as (site, daemon):
+            site.play()
+            alert = await sub.wait_for_async(is_alert("w03", "gas"), timeout=20)
+            alarm_id = json.loads(alert.payload)["alarm_id"]
+            sub.publish(topic("alarms", alarm_id, "ack"),
+                        json.dumps({"by": "supervisor Ana", "note": "crew evacuated", "verdict": "confirmed"}).encode())
+            acked = await sub.wait_for_async(
+                lambda m: m.topic == topic("alarms", alarm_id) and m.payload
+                and json.loads(m.payload)["acked_by"] == "supervisor Ana", timeout=10)
+            assert json.loads(acked.payload)["state"] in (AlarmState.ACKED.value, AlarmState.NORMAL.value)
+            assert daemon.store.flush(5)
+            db = sqlite3.connect(site.config.storage.path)
+            verdicts = db.execute("SELECT verdict, by FROM verdicts WHERE alarm_id=?", (alarm_id,)).fetchall()
+            assert verdicts == [("confirmed", "supervisor Ana")]
+            causes = [r[0] for r in db.execute("SELECT cause FROM transitions WHERE alarm_id=?", (alarm_id,))]
+            assert "raised" in causes and "acknowledged" in causes
+
+
+async def test_garbage_on_a_port_is_counted_and_dropped(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    async with running_site(tmp_path, mosquitto.port, "h2s_leak.yaml") as (site, daemon):
+        site.play()
+        await eventually(lambda: all(h.readings > 0 for h in daemon.sensors.health() if h.protocol != "modbus"),
+                         15, "every port delivering readings")
+        port = site.sim.ports["gateway"]
+        health = next(h for h in daemon.sensors.health() if h.port == str(port.path))
+        before = health.readings
+        port.write(b"\x00\x13\xff garbage \x00" + bytes(range(256)) + b"\x00\x01\x02\x00")
+        await eventually(lambda: health.as_dict()["frames_rejected"] > 0, 5, "rejected frames counted")
+        await eventually(lambda: health.readings > before + 5, 10, "readings continue after garbage")

@@ -23,6 +23,7 @@ from edge_runtime.mqtt.link import MqttLink
 from edge_runtime.mqtt.messages import AckCommand, InboundRouter
 from edge_runtime.mqtt.topics import Topics
 from edge_runtime.notifiers.mqtt_notifier import MqttNotifier
+from edge_runtime.restore_watch import RestoredConditionWatch
 from edge_runtime.sensors import SensorInputs
 from edge_runtime.store import Store
 from firmware_bridge.backoff import Backoff
@@ -54,6 +55,7 @@ class EdgeDaemon:
         self.fusion = FusionEngine(config, self.bus.publish, self.bus.publish, clock=clock)
         self.alarms = AlarmEngine(config.alarms, self.bus.publish, mute_s=config.gas.mute_s, clock=clock)
         self.sensors = SensorInputs(config, self.bus.publish, clock)
+        self.restore_watch = RestoredConditionWatch(config, self.alarms.update, clock)
         self.controller = ControllerOutput(config) if config.controller else None
         self.http = HttpServer(self, config.http)
         self.unknown_acks = 0
@@ -65,6 +67,7 @@ class EdgeDaemon:
         bus = self.bus
         bus.subscribe(Observation, self.fusion.on_observation)
         bus.subscribe(Observation, self.store.record_observation)
+        bus.subscribe(ConditionUpdate, self.restore_watch.on_condition)
         bus.subscribe(ConditionUpdate, self.alarms.update)
         notifier = MqttNotifier(self.link, self.topics, siren_zones=[z.id for z in self.config.zones if z.siren])
         # notify first (latency), persist in the same tick (durability)
@@ -85,6 +88,7 @@ class EdgeDaemon:
         # replay restored alarms before connecting, so only their final state goes out
         restored = self.store.load_open_alarms()
         self.alarms.restore(restored)
+        self.restore_watch.arm(restored)
         self.link.subscribe(self.topics.ACK_FILTER, qos=1)
         self.link.subscribe(self.topics.TELEMETRY_FILTER, qos=0)
         await self.link.start(loop)
@@ -126,6 +130,7 @@ class EdgeDaemon:
             try:
                 self.fusion.tick(now)
                 self.alarms.tick(now)
+                self.restore_watch.tick(now)
                 if now >= next_snapshot:
                     self.store.save_fusion_state(self.fusion.snapshot())
                     next_snapshot = now + SNAPSHOT_S

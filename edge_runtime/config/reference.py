@@ -7,7 +7,6 @@ default and description.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel

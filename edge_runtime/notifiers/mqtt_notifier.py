@@ -20,7 +20,6 @@ from edge_runtime.alarms.model import (
     PreAlarm,
     Priority,
     SubjectKind,
-    TransitionCause,
 )
 from edge_runtime.mqtt.link import MqttLink
 from edge_runtime.mqtt.messages import alert_payload, pre_alarm_payload, record_payload, siren_payload
@@ -28,10 +27,9 @@ from edge_runtime.mqtt.topics import Topics
 
 log = logging.getLogger(__name__)
 
-# Causes that must reach the wearable even when the state itself did not change.
-ALERT_CAUSES = frozenset(
-    {TransitionCause.RAISED, TransitionCause.ESCALATED, TransitionCause.RE_ALARMED, TransitionCause.RESTORED}
-)
+# States people are not told about: a shelved, suppressed or out-of-service
+# alarm must not buzz a wearable (the engine announces it again when lifted).
+HIDDEN_STATES = frozenset({AlarmState.SHELVED, AlarmState.SUPPRESSED, AlarmState.OUT_OF_SERVICE})
 # Open states in which an alarm sounds its zones' sirens (shelved, suppressed and
 # out-of-service alarms are deliberately silent; NORMAL means closed).
 SOUNDING_STATES = frozenset({AlarmState.UNACK, AlarmState.ACKED, AlarmState.RTN_UNACK})
@@ -74,7 +72,9 @@ class MqttNotifier:
 
     def on_transition(self, t: AlarmTransition) -> None:
         alarm = t.alarm
-        if t.cause in ALERT_CAUSES or t.from_state is not t.to_state:
+        # the engine marks every transition that must alert people ("announce");
+        # other visible state changes (ack, clear) update what the wearable shows
+        if t.extra.get("announce") or (t.from_state is not t.to_state and t.to_state not in HIDDEN_STATES):
             payload = alert_payload(alarm, t.ts)
             for worker in self._recipients(alarm):
                 self._publish_alert(worker, payload)

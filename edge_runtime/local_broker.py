@@ -44,10 +44,18 @@ class LocalBroker:
     """A Mosquitto child process bound to ``host:port`` that can be stopped and
     restarted on the same port (broker-outage tests need exactly that)."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        *,
+        workdir: Path | None = None,
+        allow_anonymous: bool = True,
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self._dir = Path(tempfile.mkdtemp(prefix="siteguard-mosquitto-"))
+        self.allow_anonymous = allow_anonymous
+        self._dir = workdir or Path(tempfile.mkdtemp(prefix="siteguard-mosquitto-"))
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,13 +63,21 @@ class LocalBroker:
         return self._proc is not None and self._proc.poll() is None
 
     def start(self, timeout: float = 10.0) -> "LocalBroker":
+        """Start (or keep) the broker; returns once it accepts TCP connections."""
+        if self.running:
+            return self
         conf = self._dir / "mosquitto.conf"
         conf.write_text(
-            f"listener {self.port} {self.host}\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 100000\nlog_dest stderr\nlog_type error\n"
+            f"listener {self.port} {self.host}\n"
+            f"allow_anonymous {'true' if self.allow_anonymous else 'false'}\n"
+            "persistence false\n"
+            # the default cuts a subscriber's QoS 1 backlog at 1000: an alarm replay after an
+            # outage must not be cut short
+            "max_queued_messages 0\n"
+            "log_dest stderr\nlog_type error\nlog_type warning\n"
         )
-        log = open(self._dir / "mosquitto.log", "ab")
-        self._proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=log)
+        with open(self._dir / "mosquitto.log", "ab") as log:
+            self._proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

@@ -8,11 +8,6 @@ show that they work. Register with ``pytest_plugins = ["tests.broker"]``.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -23,94 +18,25 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-HOST = "127.0.0.1"
-START_TIMEOUT_S = 5.0
-STOP_TIMEOUT_S = 5.0
-_FALLBACK_BINARY = "/usr/sbin/mosquitto"
+from edge_runtime.local_broker import (  # noqa: F401 (re-exported for tests)
+    BrokerError,
+    LocalBroker,
+    free_port,
+    mosquitto_binary,
+)
+
 
 
 def find_mosquitto() -> str | None:
-    """The broker binary: on PATH, or where Debian puts it (outside most PATHs)."""
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    return _FALLBACK_BINARY if os.access(_FALLBACK_BINARY, os.X_OK) else None
+    """The broker binary, or None when it is not installed."""
+    try:
+        return mosquitto_binary()
+    except BrokerError:
+        return None
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now (the broker binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-class Mosquitto:
-    """One broker process; ``stop()``/``start()`` keep the port, for outage tests."""
-
-    def __init__(self, binary: str, workdir: Path, port: int | None = None, allow_anonymous: bool = True) -> None:
-        self.binary = binary
-        self.host = HOST
-        self.port = port or free_port()
-        self.config_path = workdir / "mosquitto.conf"
-        self.log_path = workdir / "mosquitto.log"
-        self.config_path.write_text(
-            f"listener {self.port} {HOST}\n"
-            f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
-            "persistence false\n"
-            # Mosquitto drops QoS 1 messages beyond 1000 queued per subscriber by default;
-            # a burst replayed after an outage must not be cut short by the test's own broker.
-            "max_queued_messages 0\n"
-            "log_dest stderr\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
-        )
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Start the broker and return once it accepts TCP connections."""
-        if self.running:
-            return
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [self.binary, "-c", str(self.config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self._proc.returncode}: {self.log_tail()}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"mosquitto did not listen on {self.port} within {timeout}s: {self.log_tail()}")
-
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Terminate the broker (SIGTERM, then SIGKILL); the port stays reserved in ``self.port``."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout)
-
-    def log_tail(self, chars: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def __repr__(self) -> str:
-        return f"Mosquitto({self.host}:{self.port}, running={self.running})"
+#: One broker process; ``stop()``/``start()`` keep the port, for outage tests.
+Mosquitto = LocalBroker
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +148,7 @@ def _broker(workdir: Path) -> Iterator[Mosquitto]:
     binary = find_mosquitto()
     if binary is None:
         pytest.skip("mosquitto not installed (apt-get install mosquitto); MQTT tests need a real broker")
-    broker = Mosquitto(binary, workdir)
+    broker = Mosquitto(workdir=workdir)
     broker.start()
     try:
         yield broker

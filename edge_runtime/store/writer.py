@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -219,26 +219,21 @@ class Writer:
         popleft = self._readings.popleft
         batch = [popleft() for _ in range(n)]
         try:
-            # Encoding row by row inside executemany hands the GIL back to the
-            # loop at every sqlite3_step instead of holding it for a whole batch.
-            self._insert_readings(map(self._encode, batch))
-        except sqlite3.Error as exc:
-            if not (is_disk_full(exc) and self._make_room()):
-                return self._dropped(exc, n)
-            return self._insert_readings_once_more(batch)
+            rows = [self._encode(obs) for obs in batch]
         except Exception:  # a reading that cannot be encoded: store all the others
-            return self._insert_readings_once_more(batch)
-        return True
-
-    def _insert_readings_once_more(self, batch: list[Observation]) -> bool:
-        rows = self._encode_each(batch)
+            rows = self._encode_each(batch)
         try:
             self._insert_readings(rows)
         except sqlite3.Error as exc:
-            return self._dropped(exc, len(rows))
+            if not (is_disk_full(exc) and self._make_room()):
+                return self._dropped(exc, len(rows))
+            try:
+                self._insert_readings(rows)
+            except sqlite3.Error as retry_exc:
+                return self._dropped(retry_exc, len(rows))
         return True
 
-    def _insert_readings(self, rows: Iterable[Row]) -> None:
+    def _insert_readings(self, rows: list[Row]) -> None:
         cursor = self._timed(lambda conn: conn.executemany(READING_SQL, rows), durable=False)
         self._stats.batches += 1
         self._stats.count_written("readings", cursor.rowcount)

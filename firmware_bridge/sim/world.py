@@ -3,9 +3,10 @@ pulse and battery, their buttons, their GPS fix, and what every detector smells.
 
 The world is compiled once from the site file and the scenario and is then a
 pure function of scenario time ``t`` (seconds), with seeded noise: emulators
-ask it for any instant and the same seed gives the same answers. Workers start
-at the site origin (the muster point), spread over a few metres, unless a
-``position`` event at t=0 puts them elsewhere.
+ask it for any instant and the same seed gives the same answers. Left alone, a
+worker behaves normally: they start at the site origin (the muster point),
+spread over a few metres, work in place with a normal pulse, and a lone worker
+checks in every half check-in interval; the scenario's events change that.
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ class World:
         self._fault: dict[str, Steps[str | None]] = {d.id: Steps(None) for d in config.detectors}
         self._detector_online: dict[str, Steps[bool]] = {d.id: Steps(True) for d in config.detectors}
         self._workers = {w.id: self._new_track(w.id) for w in config.workers}
+        for w in config.workers:
+            if w.lone_worker:  # a lone worker checks in on time until the scenario says otherwise
+                self._workers[w.id].check_ins.append((0.0, config.check_in.interval_s / 2, math.inf))
         for event in scenario.in_order:
             if isinstance(event, WorkerEvent):
                 self._apply_worker(event)

@@ -93,7 +93,7 @@ async def test_refused_connection_backs_off_and_keeps_messages(tmp_path: Path, t
     binary = find_mosquitto()
     if binary is None:
         pytest.skip("mosquitto not installed")
-    broker = Mosquitto(binary, tmp_path, allow_anonymous=False)  # CONNACK "not authorized"
+    broker = Mosquitto(workdir=tmp_path, allow_anonymous=False)  # CONNACK "not authorized"
     broker.start()
     link = MqttLink(
         MqttSettings(host=broker.host, port=broker.port, keepalive_s=5), topics, "edge-1", backoff=Backoff(0.05, 0.1)

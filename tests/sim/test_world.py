@@ -148,13 +148,22 @@ def test_buttons_and_check_ins(demo_site: SiteConfig) -> None:
         {"at": 9, "worker": "w09", "panic": "cancel"},
         {"at": 0, "worker": "w11", "check_in": {"every_s": 8}},
         {"at": 20, "worker": "w11", "check_in": "stop"},
+        {"at": 0, "worker": "w12", "check_in": "stop"},
         {"at": 5, "worker": "w12", "check_in": "now"},
         {"at": 10, "worker": "w09", "wearable": "offline"},
     )
     assert [w.panic("w09", t) for t in (2, 3, 8.9, 9)] == [False, True, True, False]
     assert [t for t in range(40) if w.checked_in("w11", t - 1, t)] == [0, 8, 16]
     assert [t for t in range(40) if w.checked_in("w12", t - 1, t)] == [5]
+    assert not any(w.checked_in("w09", t - 1, t) for t in range(40))
     assert w.wearable_online("w09", 9.9) and not w.wearable_online("w09", 10)
+
+
+def test_lone_workers_check_in_on_time_unless_told_otherwise(demo_site: SiteConfig) -> None:
+    w = _world(demo_site)
+    half = round(demo_site.check_in.interval_s / 2)
+    assert [t for t in range(45) if w.checked_in("w12", t - 1, t)] == [0, half, 2 * half, 3 * half, 4 * half]  # 0..40
+    assert not any(w.checked_in("w01", t - 1, t) for t in range(45))  # not a lone worker
 
 
 def test_detector_faults_and_links(demo_site: SiteConfig) -> None:

@@ -23,6 +23,7 @@ from edge_runtime.alarms.model import AlarmKind, Notify
 from edge_runtime.config.site import SiteConfig
 
 from .conditions import ConditionBoard, Level, worker_label, worker_subject, zone_label, zone_subject
+from .geo import Polygon
 from .geofence import Geofence
 from .positions import PositionTracker
 
@@ -56,6 +57,7 @@ class Escalation:
             if d.kind == "fixed" and d.zone in self._fixed:
                 self._fixed[d.zone].append(d.id)
                 self._fixed_zone[d.id] = d.zone
+        self._nested_in = _nesting(config)
         self._owner = {w.detector: w.id for w in config.workers if w.detector}
         self._detector_of = {w.id: w.detector for w in config.workers if w.detector}
         self._zone_gas: dict[str, dict[str, dict[str, tuple[Level, float, str]]]] = {z.id: {} for z in config.zones}
@@ -113,7 +115,10 @@ class Escalation:
 
     def _evacuate(self, zone_id: str, ts: float) -> None:
         over = [d for d in self._fixed[zone_id] if d in self._over]
-        over += [d for w in sorted(self._geofence.occupants(zone_id)) if (d := self._detector_of.get(w)) in self._over]
+        over += [
+            d for w in sorted(self._geofence.occupants(zone_id))
+            if (d := self._detector_of.get(w)) in self._over and self._innermost(w, zone_id)
+        ]
         label = zone_label(self._zones[zone_id])
         if len(over) < 2:
             self._board.clear(zone_subject(zone_id), "evacuate", ts,
@@ -124,6 +129,11 @@ class Escalation:
             f"Evacuate {label}: {len(over)} detectors beyond a gas set point ({', '.join(over)})",
             notify=self._zone_notify(zone_id), zone=zone_id,
         )
+
+    def _innermost(self, worker_id: str, zone_id: str) -> bool:
+        """A portable reads the air of the innermost zone its carrier is in: a leak in a
+        tank inside the yard evacuates the tank, not the whole yard."""
+        return not any(zone_id in self._nested_in.get(z, ()) for z in self._geofence.zones_of(worker_id))
 
     def _zone_notify(self, zone_id: str) -> Notify:
         zone = self._zones[zone_id]
@@ -179,3 +189,15 @@ class Escalation:
             if zone.hazard == "confined_space" and zone.attendant:
                 out.append(zone.attendant)
         return tuple(dict.fromkeys(out))
+
+
+def _nesting(config: SiteConfig) -> dict[str, frozenset[str]]:
+    """zone id -> ids of the other zones that wholly contain it."""
+    polygons = {z.id: Polygon(z.polygon) for z in config.zones}
+    return {
+        inner.id: frozenset(
+            outer.id for outer in config.zones
+            if outer.id != inner.id and all(polygons[outer.id].contains(x, y) for x, y in inner.polygon)
+        )
+        for inner in config.zones
+    }

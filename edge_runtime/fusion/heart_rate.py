@@ -145,13 +145,18 @@ class HeartRateMonitor:
             self._board.raise_(
                 subject, "hr", level, ts,
                 f"{p.label}: heart rate over {p.high} bpm ({self._s.high_offset} - age) for "
-                f"{self._s.sustained_high_s / 60:.0f} min (now {p.bpm} bpm): heat strain, rest and hydrate",
+                f"{_duration(self._s.sustained_high_s)} (now {p.bpm} bpm): heat strain, rest and hydrate",
                 value=p.bpm, threshold=p.high, direction="high", notify=Notify(workers=(worker_id,)),
             )
         else:
             self._board.raise_(
                 subject, "hr", level, ts,
-                f"{p.label}: heart rate under {self._s.low_bpm} bpm for {self._s.sustained_low_s / 60:.0f} min "
+                f"{p.label}: heart rate under {self._s.low_bpm} bpm for {_duration(self._s.sustained_low_s)} "
                 f"(now {p.bpm} bpm)",
                 value=p.bpm, threshold=self._s.low_bpm, direction="low", notify=Notify(workers=(worker_id,)),
             )
+
+
+def _duration(seconds: float) -> str:
+    """'5 min' for whole minutes, '45 s' otherwise (demo sites shorten the timers)."""
+    return f"{seconds / 60:.0f} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:.0f} s"

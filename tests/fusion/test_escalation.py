@@ -98,6 +98,23 @@ def test_two_workers_portables_inside_evacuate() -> None:
     assert u.active and "pd07, pd08" in u.message
 
 
+def test_portables_in_a_nested_zone_evacuate_only_the_inner_zone() -> None:
+    """A tank inside the yard: a leak the entrants carry out of the tank's air
+    evacuates the tank, not the whole yard around it."""
+    from .support import site
+
+    base = site()
+    yard = {"id": "z4", "name": "Big yard", "dwell_s": 0, "polygon": [[-50, -50], [90, -50], [90, 90], [-50, 90]]}
+    h = Harness(site(zones=[*base["zones"], yard]))
+    detectors_alive(h)
+    enter(h, "gp07")
+    enter(h, "gp08", 25.0)
+    h.gas("pd07", "H2S", 25.0)
+    h.gas("pd08", "H2S", 25.0)
+    assert h.active("evacuate", "z1")
+    assert not h.active("evacuate", "z4")
+
+
 def lie_still(h: Harness, seconds: float, bpm: int, contact: Contact = Contact.DETECTED) -> None:
     for _ in range(int(seconds)):
         for _ in range(10):

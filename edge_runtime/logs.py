@@ -31,4 +31,7 @@ def setup_logging(verbosity: int = 0) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # pymodbus logs an ERROR for every unanswered poll; the poller counts and reports
+    # those itself, so its own log is only useful when debugging
+    logging.getLogger("pymodbus").setLevel(logging.DEBUG if verbosity >= 2 else logging.CRITICAL)
     logging.Formatter.converter = time.gmtime

@@ -11,7 +11,7 @@ class StoreStats:
 
     rows_written: dict[str, int] = field(default_factory=dict)
     batches: int = 0  # bulk (readings) transactions committed
-    priority_commits: int = 0  # transactions committed for alarm transitions
+    priority_commits: int = 0  # alarm transitions committed (each with its alarm row, and verdict)
     write_ms_max: float = 0.0  # longest transaction, any kind
     write_ms_total: float = 0.0
     transactions: int = 0

@@ -243,7 +243,7 @@ async def test_wearable_gateway_publishes_telemetry_the_daemon_parses(
         clock.start()
         task = asyncio.create_task(gateway.run())
         try:
-            messages = await asyncio.to_thread(sub.wait_count, lambda m: m.topic == topic, 6, 5.0)
+            messages = await sub.wait_count_async(lambda m: m.topic == topic, 6, 5.0)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -105,7 +105,7 @@ async def test_simulator_feeds_every_device_of_the_demo_site(
             tank = {s.gas: s.value for s in fixed["fd-tank2-a"]}
             assert tank[Gas.H2S] > 20  # the leak of the scenario reached the fixed head
             # telemetry of every wearable arrived
-            await asyncio.to_thread(sub.wait_count, lambda m: True, len(demo_site.workers) * 10, 5.0)
+            await sub.wait_count_async(lambda m: True, len(demo_site.workers) * 10, 5.0)
             wearables = {m.topic.split("/")[3] for m in sub.messages}
             assert wearables == {w.wearable for w in demo_site.workers}
         finally:

@@ -14,17 +14,20 @@ from firmware_bridge.decode_cli import add_decode_parser
 EXIT_CONFIG = 2
 
 
-def _print_config_errors(path: str, exc: ConfigError) -> None:
-    print(f"{path}: invalid site configuration", file=sys.stderr)
-    for key, problem in exc.problems:
-        print(f"  {key}: {problem}", file=sys.stderr)
+def _load(path: str) -> SiteConfig | None:
+    """The site file, or None after printing every problem with its key."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: invalid site configuration", file=sys.stderr)
+        for key, problem in exc.problems:
+            print(f"  {key}: {problem}", file=sys.stderr)
+        return None
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.file)
-    except ConfigError as exc:
-        _print_config_errors(args.file, exc)
+    config = _load(args.file)
+    if config is None:
         return EXIT_CONFIG
     print(
         f"{args.file}: OK — site {config.site.id}: {len(config.workers)} workers, {len(config.zones)} zones, "
@@ -49,10 +52,8 @@ async def run_daemon(config: SiteConfig) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        _print_config_errors(args.config, exc)
+    config = _load(args.config)
+    if config is None:
         return EXIT_CONFIG
     asyncio.run(run_daemon(config))
     return 0

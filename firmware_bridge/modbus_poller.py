@@ -26,7 +26,7 @@ from .backoff import Backoff
 from .codecs.modbus_detector import REGISTER_COUNT, START_ADDRESS, decode_registers
 from .errors import CodecError, TransportError
 from .readings import GasSample
-from .transport import LinkState
+from .transport import LinkState, report_state
 
 log = logging.getLogger(__name__)
 
@@ -246,11 +246,6 @@ class ModbusPoller:
         return True
 
     def _set_state(self, state: LinkState) -> None:
-        if state is self._state:
-            return
-        self._state = state
-        if self._on_state is not None:
-            try:
-                self._on_state(state)
-            except Exception:
-                log.exception("%s: on_state callback failed", self.port)
+        if state is not self._state:
+            self._state = state
+            report_state(self._on_state, state, self.port)

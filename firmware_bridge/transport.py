@@ -286,17 +286,22 @@ class SerialLink:
             self._outage_logged = True
 
     def _set_state(self, state: LinkState) -> None:
-        if state is self._state:
-            return
-        self._state = state
-        if self._on_state is not None:
-            try:
-                self._on_state(state)
-            except Exception:
-                log.exception("%s: on_state callback failed", self.name)
+        if state is not self._state:
+            self._state = state
+            report_state(self._on_state, state, self.name)
 
     def __repr__(self) -> str:
         return f"SerialLink({self.name!r}, {self._state.value})"
+
+
+def report_state(on_state: Callable[[LinkState], None] | None, state: LinkState, name: str) -> None:
+    """Tell an observer about a link's new state; its bugs never break the link."""
+    if on_state is None:
+        return
+    try:
+        on_state(state)
+    except Exception:
+        log.exception("%s: on_state callback failed", name)
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

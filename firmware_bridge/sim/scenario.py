@@ -34,7 +34,8 @@ Worker actions (the worker's devices come from the site file):
 - ``battery: RAMP`` -- wearable battery percent (it also drains slowly).
 - ``panic: press | cancel`` -- the SOS button; pressed stays pressed until cancelled.
 - ``check_in: now | stop | {every_s: S}`` -- one check-in, stop checking in,
-  or check in every ``S`` seconds from now on.
+  or check in every ``S`` seconds from now on (a lone worker checks in every
+  half interval of the site's ``check_in.interval_s`` unless told otherwise).
 - ``gps: lost_fix | regained`` -- the GPS tag keeps talking but with an
   invalid fix (GGA quality 0, RMC status V, GSA no fix) until regained.
 - ``gas: {GAS: RAMP, ...}`` -- a source next to the worker (an exhaust, an

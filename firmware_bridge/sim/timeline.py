@@ -15,7 +15,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from statistics import NormalDist
 from typing import Generic, TypeVar
 
@@ -168,7 +168,7 @@ class SimClock:
         return self._wall0 + t / self.speed
 
     def utc(self, t: float) -> datetime:
-        return datetime.fromtimestamp(self.wall(t), UTC)
+        return datetime.fromtimestamp(self.wall(t), timezone.utc)
 
     async def sleep_until(self, t: float) -> None:
         delay = (t - self.now()) / self.speed

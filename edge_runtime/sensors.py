@@ -87,13 +87,15 @@ class _ModbusInput:
     def __init__(self, spec: SerialPort, sink: ObservationSink, clock: Callable[[], float]) -> None:
         self._sink = sink
         self._clock = clock
-        self.health = PortHealth(spec.port, spec.protocol, state=LinkState.OPENING.value)
-        self.poller = ModbusPoller(spec.port, spec.baudrate, spec.modbus, self._on_samples)
+        self.health = PortHealth(spec.port, spec.protocol)
+        self.poller = ModbusPoller(spec.port, spec.baudrate, spec.modbus, self._on_samples, on_state=self._on_state)
+
+    def _on_state(self, state: LinkState) -> None:
+        self.health.state = state.value
 
     def _on_samples(self, detector: str, samples: list[GasSample]) -> None:
         now = self._clock()
         self.health.last_rx_ts = now
-        self.health.state = LinkState.OPEN.value
         for sample in samples:
             self.health.readings += 1
             self._sink(Observation(detector, sample, now))

@@ -225,7 +225,6 @@ class WearableGateway:
         port: int,
         rate_hz: float = 1.0,
         accel_hz: float = 20.0,
-        client_id: str = "",
     ) -> None:
         self._world = world
         self._clock = clock
@@ -234,7 +233,7 @@ class WearableGateway:
         self._period_s = 1.0 / rate_hz
         self._accel_hz = accel_hz
         self._host, self._port = host, port
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         self._last_t: float | None = None
 
     async def start(self, timeout_s: float = 5.0) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +56,17 @@ class SimEvent:
     t: float
     ts: float
     target: str  # "worker:w07", "zone:tank-2", "detector:fd-1"
-    actions: dict[str, Any] = field(default_factory=dict)
+    actions: dict[str, Any]  # as written in the scenario, or {"left": zone, "entered": zone}
 
 
 class SiteSimulator:
-    """Emulated firmware for every device of ``config``, playing ``scenario``."""
+    """Emulated firmware for every device of ``config``, playing ``scenario``.
+
+    Tests reach in through ``world`` (what is true at any instant), ``clock``
+    (scenario time to wall time), ``events`` (what the scenario did when),
+    ``ports`` (the ptys by name, e.g. ``ports["gateway"].unplug()``),
+    ``controller`` (siren states) and ``modbus`` (the RS-485 line).
+    """
 
     def __init__(
         self,
@@ -161,7 +167,6 @@ class SiteSimulator:
             site=self.config.site.id,
             host=host,
             port=port,
-            client_id=f"siteguard-sim-{self.config.site.id}",
         )
         await self.wearables.start()
         self._emulators.append(self.wearables)

@@ -1,6 +1,7 @@
 """End to end on real parts: emulated firmware on ptys -> daemon -> real Mosquitto."""
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -78,3 +79,30 @@ async def test_garbage_on_a_port_is_counted_and_dropped(tmp_path: Path, mosquitt
         port.write(b"\x00\x13\xff garbage \x00" + bytes(range(256)) + b"\x00\x01\x02\x00")
         await eventually(lambda: health.as_dict()["frames_rejected"] > 0, 5, "rejected frames counted")
         await eventually(lambda: health.readings > before + 5, 10, "readings continue after garbage")
+
+
+async def test_health_endpoints_follow_broker_and_ports(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    import aiohttp
+
+    async with running_site(tmp_path, mosquitto.port, "h2s_leak.yaml") as (site, daemon):
+        site.play()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{daemon.http.url}/healthz") as resp:
+                assert resp.status == 200 and (await resp.json())["status"] == "alive"
+
+            async def ready() -> tuple[int, dict]:
+                async with http.get(f"{daemon.http.url}/readyz") as resp:
+                    return resp.status, await resp.json()
+
+            for _ in range(100):
+                status, body = await ready()
+                if status == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert status == 200, body
+            assert {p["protocol"] for p in body["ports"]} == {"nmea", "winsen", "gateway", "modbus"}
+            mosquitto.stop()
+            await eventually(lambda: not daemon.link.connected.is_set(), 10, "link notices the outage")
+            status, body = await ready()
+            assert status == 503 and body["checks"]["broker"] is False
+            mosquitto.start()

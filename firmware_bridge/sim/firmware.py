@@ -211,7 +211,7 @@ class WearableGateway:
     HR goes as ``hr_raw`` (the 0x2A37 bytes the strap sends, in hex) and the
     accelerometer as every sample at ``accel_hz`` since the last message, so a
     fall's short free-fall and impact survive a 1 Hz publish rate. ``panic``
-    is only sent for the button: the edge takes ``false`` as a cancel press.
+    is true while SOS is held; ``cancel`` is true once for a cancel press.
     """
 
     def __init__(
@@ -278,12 +278,12 @@ class WearableGateway:
             "checkin": w.checked_in(worker, since, t),
             "ts": round(self._clock.wall(t), 3),
         }
-        # "panic" is a button event: true in every message while SOS is held (a lost QoS 0
-        # message cannot lose it), false once for the cancel press, absent otherwise.
+        # "panic" is true in every message while SOS is held (a lost QoS 0 message cannot
+        # lose it); "cancel" is true once for the cancel press; both absent otherwise.
         if w.panic(worker, t):
             message["panic"] = True
         elif w.panic(worker, since):
-            message["panic"] = False
+            message["cancel"] = True
         return message
 
     def _publish_all(self, t: float) -> None:

@@ -257,9 +257,11 @@ async def test_wearable_gateway_publishes_telemetry_the_daemon_parses(
     assert [{k: v for k, v in p.items() if k != "ts"} for p in payloads] == [
         {k: v for k, v in gateway.telemetry("w09", t, s).items() if k != "ts"} for t, s in zip(ticks, since)
     ]
-    # the SOS button: held while pressed (2-4 s), one false for the cancel press, else absent
-    sos = [True if 2 <= t < 4 else False if (s or t - 1) < 4 <= t else None for t, s in zip(ticks, since)]
-    assert [p.get("panic") for p in payloads] == sos and {None, True, False} == set(sos)
+    # the SOS button: "panic" while held (2-4 s), one "cancel" for the cancel press, else absent
+    held = [True if 2 <= t < 4 else None for t in ticks]
+    cancel = [True if (s or t - 1) < 4 <= t else None for t, s in zip(ticks, since)]
+    assert [p.get("panic") for p in payloads] == held and True in held
+    assert [p.get("cancel") for p in payloads] == cancel and cancel.count(True) == 1
     assert decode_hrm(bytes.fromhex(payloads[0]["hr_raw"])) == world.heart_rate("w09", 0.5)
     assert len(payloads[1]["accel"]) == 20  # every 20 Hz sample of the last second
     observations = parse_telemetry("wb-09", messages[3].payload, ts=0.0)

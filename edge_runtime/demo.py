@@ -59,17 +59,19 @@ def demo_config(
 
 
 class AlarmPrinter:
-    """Human-readable alarm lines on stdout, and the per-kind tally for the summary."""
+    """Human-readable alarm lines on stdout, and when each kind was first seen."""
 
     def __init__(self, started: float) -> None:
         self._started = started
         self.raised: Counter[str] = Counter()
+        self.first_seen_s: dict[str, float] = {}
 
     def on_transition(self, t: AlarmTransition) -> None:
         if t.cause not in _SHOWN:
             return
-        if t.cause is TransitionCause.RAISED:
-            self.raised[t.alarm.kind.value] += 1
+        if t.cause in (TransitionCause.RAISED, TransitionCause.ESCALATED):
+            self.raised[t.alarm.kind.value] += t.cause is TransitionCause.RAISED
+            self.first_seen_s.setdefault(t.alarm.kind.value, round(t.ts - self._started, 1))
         a = t.alarm
         print(
             f"[{t.ts - self._started:7.1f}s] {t.cause.value:<12} {a.priority.name:<8} {a.kind.value:<18} "
@@ -122,7 +124,11 @@ async def run_demo(
         await sim.stop()
         if broker:
             broker.stop()
-    summary = {"alarms_raised": dict(sorted(printer.raised.items())), "database": str(config.storage.path)}
+    summary = {
+        "alarms_raised": dict(sorted(printer.raised.items())),
+        "first_seen_s": dict(sorted(printer.first_seen_s.items(), key=lambda kv: kv[1])),
+        "database": str(config.storage.path),
+    }
     print("demo finished: " + json.dumps(summary), flush=True)
     return 0
 

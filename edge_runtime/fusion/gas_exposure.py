@@ -11,8 +11,11 @@
   ``shift_gap_min`` (switched off between shifts), as an instrument resets
   at power-on; the STEL-period count belongs to the shift.
 
-Minutes are wall-clock minutes (``ts // 60``): STEL and TWA change only when a
-minute closes, so each reading costs two additions. Exposure follows the
+Minutes are wall-clock minutes (``ts // 60``). ``stel``/``twa`` change when a
+minute closes; :meth:`Exposure.running` adds the open minute pro rata (the rest
+of it counted as 0), a lower bound of what the minute will close with, so an
+alarm is raised as soon as the limit is certainly exceeded, not up to a minute
+later. Each reading costs a few additions. Exposure follows the
 worker (the detector they carry), not the zone: :class:`ExposureBook` keeps the
 accumulators per worker and gas, and its ``snapshot``/``restore`` carry
 everything needed for STEL/TWA to continue across a daemon restart.
@@ -36,7 +39,7 @@ class Exposure:
 
     __slots__ = (
         "_stel_n", "_twa_n", "_moving", "_gap_s", "_values", "_minute", "_sum", "_n", "_shift_sum",
-        "last_ts", "stel", "twa", "stel_periods", "stel_over", "stel_last_end",
+        "last_ts", "stel", "twa", "stel_periods", "stel_over", "stel_last_end", "_stel_tail", "_twa_base",
     )
 
     def __init__(self, settings: ExposureSettings) -> None:
@@ -56,6 +59,8 @@ class Exposure:
         self.stel_periods = 0
         self.stel_over = False
         self.stel_last_end: float | None = None
+        self._stel_tail = 0.0  # closed minutes that stay in the STEL window with the open one
+        self._twa_base = 0.0  # likewise for TWA
 
     def add(self, ts: float, value: float) -> bool:
         """Take one raw reading; returns True when it closed a minute (STEL/TWA changed)."""
@@ -82,6 +87,21 @@ class Exposure:
             return False
         self._close(minute)
         return True
+
+    def running(self, ts: float) -> tuple[float, float]:
+        """(STEL, TWA) counting the open minute pro rata and the rest of it as 0.
+
+        Under regular sampling this is a lower bound of the values the minute
+        will close with, so it may raise an alarm early but never clears one
+        early: the larger of it and the last closed value is returned.
+        """
+        if self._minute is None or not self._n:
+            return self.stel, self.twa
+        part = self._sum / self._n * min(1.0, max(0.0, ts / 60.0 - self._minute))
+        return (
+            max(self.stel, (self._stel_tail + part) / self._stel_n),
+            max(self.twa, (self._twa_base + part) / self._twa_n),
+        )
 
     @property
     def current_minute_mean(self) -> float | None:
@@ -141,15 +161,20 @@ class Exposure:
         self._compute()
 
     def _compute(self) -> None:
-        self.stel = sum(islice(reversed(self._values), self._stel_n)) / self._stel_n
-        total = sum(self._values) if self._moving else self._shift_sum
+        self._stel_tail = sum(islice(reversed(self._values), self._stel_n - 1))
+        self.stel = (self._stel_tail + (self._values[-self._stel_n] if len(self._values) >= self._stel_n else 0.0)) / self._stel_n
+        if self._moving:
+            total = sum(self._values)
+            self._twa_base = total - (self._values[0] if len(self._values) >= self._twa_n else 0.0)
+        else:
+            total = self._twa_base = self._shift_sum
         self.twa = total / self._twa_n
 
     def _new_shift(self) -> None:
         self._values.clear()
         self._minute = None
         self._sum, self._n, self._shift_sum = 0.0, 0, 0.0
-        self.stel = self.twa = 0.0
+        self.stel = self.twa = self._stel_tail = self._twa_base = 0.0
         self.stel_periods = 0
         self.stel_over = False
         self.stel_last_end = None
@@ -163,13 +188,14 @@ class ExposureBook:
         self._workers = set(workers)
         self._book: dict[str, dict[Gas, Exposure]] = {}
 
-    def add(self, worker_id: str, gas: Gas, ts: float, value: float) -> Exposure | None:
-        """Take a reading; returns the accumulator when it closed a minute (STEL/TWA to judge)."""
+    def add(self, worker_id: str, gas: Gas, ts: float, value: float) -> Exposure:
+        """Take a reading; returns the accumulator (its running STEL/TWA are to be judged)."""
         gases = self._book.setdefault(worker_id, {})
         exp = gases.get(gas)
         if exp is None:
             exp = gases[gas] = Exposure(self._settings)
-        return exp if exp.add(ts, value) else None
+        exp.add(ts, value)
+        return exp
 
     def roll(self, now: float) -> list[tuple[str, Gas, Exposure]]:
         """Close the minute the clock has left; returns the accumulators that changed."""

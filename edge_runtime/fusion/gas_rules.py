@@ -144,9 +144,7 @@ class GasMonitor:
             return  # an unusable reading neither raises nor clears anything
         sensor.value = value
         if det.owner is not None and sp is not None and (sp.stel is not None or sp.twa is not None):
-            exp = self.exposure.add(det.owner.id, s.gas, ts, value)
-            if exp is not None:
-                self._exposure_alarms(det.owner, s.gas, exp, ts)
+            self._exposure_alarms(det.owner, s.gas, self.exposure.add(det.owner.id, s.gas, ts, value), ts)
         if sensor.levels:
             over = s.over_range or (s.full_range is not None and s.value >= s.full_range)  # both in the sample's unit
             level = 0 if over else classify(sensor.levels, value, sensor.level)
@@ -332,12 +330,13 @@ class GasMonitor:
         sp = self._gas.set_points[gas]
         ex = self._gas.exposure
         subject, notify, label = worker_subject(worker.id), Notify(workers=(worker.id,)), worker_label(worker)
+        stel, twa = exp.running(ts)
         if sp.stel is not None:
-            cond, over = f"stel:{gas.value}", exp.stel >= sp.stel
+            cond, over = f"stel:{gas.value}", stel >= sp.stel
             new_period = exp.mark_stel(over, ts)
             if not over:
-                back = f"{gas.value} STEL {exp.stel:.1f} {sp.unit} back under {sp.stel:g} for {label}"
-                self._board.clear(subject, cond, ts, back, exp.stel)
+                back = f"{gas.value} STEL {stel:.1f} {sp.unit} back under {sp.stel:g} for {label}"
+                self._board.clear(subject, cond, ts, back, stel)
             elif new_period or not self._board.is_active(subject, cond):
                 too_many = exp.stel_periods > ex.max_stel_periods_per_shift
                 since = ts - exp.stel_last_end if exp.stel_last_end is not None else math.inf
@@ -345,23 +344,23 @@ class GasMonitor:
                 priority = self._board.priority(AlarmKind.GAS_STEL)
                 if too_many or too_soon:  # against ACGIH's excursion rules: one level up
                     priority = Priority(min(priority + 1, Priority.CRITICAL))
-                msg = (f"{gas.value} STEL {exp.stel:.1f} {sp.unit} over limit {sp.stel:g} {sp.unit} at worker {label}: "
+                msg = (f"{gas.value} STEL {stel:.1f} {sp.unit} over limit {sp.stel:g} {sp.unit} at worker {label}: "
                        f"STEL period {exp.stel_periods} of at most {ex.max_stel_periods_per_shift} this shift; "
                        f"leave the area for at least {ex.stel_rest_min} min")
                 if too_soon:
                     msg += f"; only {since / 60.0:.0f} min after the previous excursion"
                 self._board.raise_(subject, cond, AlarmKind.GAS_STEL, ts, msg,
                                    priority=priority,
-                                   value=exp.stel, threshold=sp.stel, direction="high", notify=notify)
+                                   value=stel, threshold=sp.stel, direction="high", notify=notify)
         if sp.twa is not None:
-            cond, over = f"twa:{gas.value}", exp.twa >= sp.twa
+            cond, over = f"twa:{gas.value}", twa >= sp.twa
             if not over:
-                self._board.clear(subject, cond, ts, f"{gas.value} TWA back under {sp.twa:g} for {label}", exp.twa)
+                self._board.clear(subject, cond, ts, f"{gas.value} TWA back under {sp.twa:g} for {label}", twa)
             elif not self._board.is_active(subject, cond):
                 self._board.raise_(subject, cond, AlarmKind.GAS_TWA, ts,
-                                   f"{gas.value} TWA {exp.twa:.1f} {sp.unit} over limit {sp.twa:g} {sp.unit} "
+                                   f"{gas.value} TWA {twa:.1f} {sp.unit} over limit {sp.twa:g} {sp.unit} "
                                    f"({ex.twa_mode}, {ex.twa_window_min} min) at worker {label}",
-                                   value=exp.twa, threshold=sp.twa, direction="high", notify=notify)
+                                   value=twa, threshold=sp.twa, direction="high", notify=notify)
 
     def _fault(self, det: _Detector, gas: str, name: str, kind: AlarmKind, ts: float, message: str | None,
                clear_message: str | None = None, value: float | None = None, threshold: float | None = None,

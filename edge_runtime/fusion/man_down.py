@@ -200,12 +200,14 @@ class WearableMonitor:
     def _man_down_timers(self, worker_id: str, st: _Wearable, now: float) -> None:
         md = self._md
         assert st.last_sample is not None
-        if st.impact_ts is not None and now - st.last_move >= md.fall.inactivity_s:
+        # stillness must be seen: the samples themselves cover the whole still period, so a
+        # wearable that merely went quiet is a lost link (LINK_LOST), never a man-down
+        still_seen = st.last_sample - st.last_move
+        if st.impact_ts is not None and still_seen >= md.fall.inactivity_s:
             text = f"{st.label}: fall detected (free fall, {st.impact_g:.1f} g impact, then no movement)"
             st.impact_ts = None
             self._start_pre(st, AlarmKind.FALL, text, now)
-        elif (st.pre is None and st.down is None and now - st.last_move >= md.no_motion_s
-              and now - st.last_sample <= self._link_lost_s):
+        elif st.pre is None and st.down is None and still_seen >= md.no_motion_s:
             text = f"{st.label}: no movement for {md.no_motion_s:.0f} s (man-down)"
             self._start_pre(st, AlarmKind.NO_MOTION, text, now)
         if st.pre is not None and now >= st.pre.deadline_ts:

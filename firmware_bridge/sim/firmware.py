@@ -130,6 +130,7 @@ class WinsenFirmware:
         out = []
         for gas, value in self._world.gas(self.device, t).items():
             spec = sensor_spec(gas)  # beyond its full range the frame saturates, as the module does
+            value = max(0.0, value)  # the frame is unsigned: a drifted zero reads 0
             out.append(encode_winsen(gas, value, full_range=spec.full_range, decimals=spec.decimals, unit=spec.unit))
         return out
 

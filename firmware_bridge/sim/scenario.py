@@ -50,6 +50,8 @@ Zone actions:
 Detector actions:
 
 - ``gas: {GAS: RAMP, ...}`` -- a leak at this detector only, added to its zone's value.
+- ``drift: {GAS: RAMP, ...}`` -- the sensor's zero drifts by this offset, which may
+  take the reading below 0 (a Modbus head reports it signed; a Winsen frame cannot).
 - ``fault: sensor_fault | calibration_due | warming_up | cleared`` -- a fixed
   (Modbus) detector reports a fault in its status register, or stops reporting it.
 - ``link: offline | online`` -- the detector stops (or resumes) reporting.
@@ -160,6 +162,7 @@ class ZoneEvent(_Event):
 class DetectorEvent(_Event):
     detector: str
     gas: GasRamps | None = None
+    drift: GasRamps | None = Field(None, description="zero offset of the sensor (may go negative)")
     fault: str | None = Field(None, min_length=1, description="Modbus status fault name, or 'cleared'")
     link: Literal["offline", "online"] | None = None
 

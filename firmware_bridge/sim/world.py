@@ -105,6 +105,7 @@ class World:
         self._owner = {w.detector: w.id for w in config.workers if w.detector}
         self._zone_gas: dict[tuple[str, Gas], Ramps] = {}
         self._leak: dict[tuple[str, Gas], Ramps] = {}
+        self._drift: dict[tuple[str, Gas], Ramps] = {}
         self._fault: dict[str, Steps[str | None]] = {d.id: Steps(None) for d in config.detectors}
         self._detector_online: dict[str, Steps[bool]] = {d.id: Steps(True) for d in config.detectors}
         self._workers = {w.id: self._new_track(w.id) for w in config.workers}
@@ -174,6 +175,7 @@ class World:
 
     def _apply_detector(self, e: DetectorEvent) -> None:
         self._ramp_gases(self._leak, e.detector, e.at, e.gas or {})
+        self._ramp_gases(self._drift, e.detector, e.at, e.drift or {})
         if e.fault is not None:
             self._fault[e.detector].set(e.at, None if e.fault == "cleared" else e.fault)
         if e.link is not None:
@@ -278,7 +280,7 @@ class World:
             if worker and gas in self._workers[worker].gas:
                 value += self._workers[worker].gas[gas].value(t)
             value += self.noise.gauss(f"{detector}:{gas.value}", math.floor(t), _GAS_NOISE.get(gas, 0.1))
-            out[gas] = max(0.0, value)
+            out[gas] = max(0.0, value) + (self._drift[detector, gas].value(t) if (detector, gas) in self._drift else 0.0)
         return out
 
     def detector_fault(self, detector: str, t: float) -> str | None:

@@ -43,8 +43,10 @@ async def test_man_down_with_abnormal_hr_is_highest_priority(tmp_path: Path, mos
             )
             assert json.loads(record.payload)["priority"] == "critical"
             # it is the same alarm as the no-motion one, escalated — one event, one alarm
-            ids = {json.loads(m.payload)["alarm_id"] for m in sub.messages if is_alert("w07", "")(m)
-                   and json.loads(m.payload).get("state") != "pre_alarm"}
+            man_down_kinds = {"no_motion", "fall", "man_down"}
+            ids = {json.loads(m.payload)["alarm_id"] for m in sub.messages
+                   if is_alert("w07", "")(m) and json.loads(m.payload).get("kind") in man_down_kinds
+                   and json.loads(m.payload).get("alarm_id")}  # pre-alarms carry no alarm id
             assert len(ids) == 1, ids
 
 

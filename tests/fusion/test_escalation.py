@@ -160,14 +160,25 @@ def test_man_down_in_a_confined_space_alerts_the_attendant_and_sounds_the_siren(
     h = Harness()
     detectors_alive(h)
     enter(h, "gp07")
-    lie_still(h, 140, 80)
-    h.fix("gp08", 30.0, 20.0)  # Ben, 10 m from where Ana's tag last reported
-    lie_still(h, 12, 80)
+    lie_still(h, 145, 80)
+    h.fix("gp08", 30.0, 20.0)  # Ben, 10 m from where Ana's tag last reported (a fresh fix)
+    lie_still(h, 7, 80)
     u = h.last("man_down", "w07")
     assert u.kind is AlarmKind.NO_MOTION and u.zone == "z1"
     assert u.notify.sirens == ("z1",)
     assert set(u.notify.workers) == {"w07", "s01", "w08", "w09"}
     assert "confined space Tank 3 (z1): attendant alerted, siren on" in u.message
+
+
+def test_a_wearable_that_goes_quiet_is_a_lost_link_not_a_man_down() -> None:
+    h = Harness()
+    for _ in range(20):  # working normally
+        h.feed("wb07", Motion(0.4, 0.1, 1.3))
+        h.feed("wb07", HeartRate(90, Contact.DETECTED))
+        h.advance(1)
+    h.advance(400)  # then nothing at all: battery pulled, out of radio range
+    assert h.of("man_down") == [] and h.pre_alarms == []
+    assert h.active("link", "wb07")
 
 
 def test_missing_pulse_alone_is_never_man_down() -> None:

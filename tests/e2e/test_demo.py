@@ -1,0 +1,30 @@
+"""`siteguard demo` as a user runs it: its own broker, every kind of alarm within 40 s, clean exit."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from edge_runtime.alarms.model import AlarmKind
+from edge_runtime.local_broker import free_port
+from tests.e2e.harness import REPO
+
+DEADLINE_S = 40.0
+
+
+def test_demo_raises_every_kind_of_alarm_within_40_s_and_exits_0(tmp_path) -> None:
+    mqtt_port, http_port = free_port(), free_port()
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_runtime", "demo", "--duration", "45", "--mqtt-port", str(mqtt_port),
+         "--http-port", str(http_port), "--data-dir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"mosquitto_sub -h 127.0.0.1 -p {mqtt_port}" in proc.stdout  # says where to look
+    assert f"http://127.0.0.1:{http_port}/healthz" in proc.stdout
+    summary = json.loads(proc.stdout.rsplit("demo finished: ", 1)[1])
+    seen = summary["first_seen_s"]
+    missing = {k.value for k in AlarmKind} - set(seen)
+    assert not missing, f"never raised: {sorted(missing)}\n{proc.stdout[-3000:]}"
+    late = {k: t for k, t in seen.items() if t > DEADLINE_S}
+    assert not late, f"raised after {DEADLINE_S} s: {late}"

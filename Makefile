@@ -35,7 +35,7 @@ test: venv
 
 bench: venv
 	@mkdir -p bench-results
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b | tee bench-results/$$(basename $$b .py).log; done
+	@for b in bench/*.py; do [ "$$(basename $$b)" = __init__.py ] && continue; echo "== $$b"; $(PY) $$b | tee bench-results/$$(basename $$b .py).log; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache demo-data bench-results

@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from edge_runtime.alarms.engine import AlarmEngine
-from edge_runtime.alarms.model import AlarmKind, ConditionUpdate, Priority, Subject, SubjectKind
+from edge_runtime.alarms.model import (
+    AlarmKind,
+    ConditionUpdate,
+    Priority,
+    Subject,
+    SubjectKind,
+)
 from edge_runtime.config.alarms import AlarmSettings
 
 T = TypeVar("T")

@@ -30,9 +30,9 @@ import paho.mqtt.client as mqtt  # noqa: E402
 import psutil  # noqa: E402
 import yaml  # noqa: E402
 
-from bench.load import LoadGenerator  # noqa: E402
 from bench.pipeline_throughput import measure_throughput  # noqa: E402
-from bench.sitegen import bench_site  # noqa: E402
+from bench.support.load import LoadGenerator  # noqa: E402
+from bench.support.site import bench_site  # noqa: E402
 from edge_runtime.local_broker import LocalBroker  # noqa: E402
 from firmware_bridge.codecs.winsen import encode_winsen  # noqa: E402
 from firmware_bridge.readings import Gas  # noqa: E402
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     (tmp / "site.yaml").write_text(yaml.safe_dump(site))
     listener = Listener(broker.port)
     daemon = subprocess.Popen([sys.executable, "-m", "edge_runtime", "run", "--config", str(tmp / "site.yaml")], cwd=REPO)
-    bare = subprocess.Popen([sys.executable, str(REPO / "bench" / "bare_baseline.py"), str(bare_port.path),
+    bare = subprocess.Popen([sys.executable, str(REPO / "bench" / "support" / "bare_baseline.py"), str(bare_port.path),
                              str(broker.port), BASELINE_TOPIC], stdout=subprocess.PIPE, text=True, cwd=REPO)
     results: dict[str, object] = {}
     try:
@@ -151,12 +151,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     base.append(lat)
                 time.sleep(args.probe_gap_s)
             rss = proc.memory_info().rss
-            sent = load.stop()
+            sent_per_s = load.stop()
             elapsed = time.perf_counter() - t_start
             cpu1 = proc.cpu_times()
             levels[f"x{level:g}"] = {
                 "load_readings_per_s_target": args.workers * 3 * rate,
-                "load_readings_per_s_sent": round(sent / elapsed, 1),
+                "load_readings_per_s_sent": round(sent_per_s, 1),
                 "daemon": _summary(ours, args.probes),
                 "bare_baseline": _summary(base, args.probes),
                 "p99_ratio_vs_bare": round(_pct(ours, .99) / _pct(base, .99), 2) if ours and base else None,

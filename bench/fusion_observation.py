@@ -27,7 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge_runtime.config import parse_config  # noqa: E402
 from edge_runtime.fusion import FusionEngine  # noqa: E402
 from edge_runtime.fusion.geo import LocalFrame  # noqa: E402
-from firmware_bridge.readings import Contact, Gas, GasSample, GpsFix, HeartRate, Motion, Observation  # noqa: E402
+from firmware_bridge.readings import (  # noqa: E402
+    Contact,
+    Gas,
+    GasSample,
+    GpsFix,
+    HeartRate,
+    Motion,
+    Observation,
+)
 
 ORIGIN = (51.9, 4.4)
 T0 = 1_700_000_040.0

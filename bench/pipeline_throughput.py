@@ -15,8 +15,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.load import _port_frames  # noqa: E402
-from bench.sitegen import bench_site  # noqa: E402
+from bench.support.load import port_frames  # noqa: E402
+from bench.support.site import bench_site  # noqa: E402
 from edge_runtime.alarms.engine import AlarmEngine  # noqa: E402
 from edge_runtime.config import parse_config  # noqa: E402
 from edge_runtime.fusion.engine import FusionEngine  # noqa: E402
@@ -32,7 +32,7 @@ def _capture(workers: int, readings: int) -> bytes:
     out = bytearray()
     step = 0
     while (step + 1) * workers * 2 <= readings:
-        out += _port_frames(list(range(workers)), step)
+        out += port_frames(list(range(workers)), step)
         step += 1
     return bytes(out)
 

@@ -45,7 +45,14 @@ from edge_runtime.config.devices import StorageSettings  # noqa: E402
 from edge_runtime.store import Store  # noqa: E402
 from edge_runtime.store.connection import connect  # noqa: E402
 from edge_runtime.store.rows import READING_SQL, reading_row  # noqa: E402
-from firmware_bridge.readings import Gas, GasSample, GpsFix, HeartRate, Motion, Observation  # noqa: E402
+from firmware_bridge.readings import (  # noqa: E402
+    Gas,
+    GasSample,
+    GpsFix,
+    HeartRate,
+    Motion,
+    Observation,
+)
 
 READINGS_DDL = """CREATE TABLE readings (id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL,
     kind TEXT NOT NULL, ts REAL NOT NULL, v1 REAL, v2 REAL, v3 REAL, extra TEXT)"""

@@ -121,6 +121,9 @@ class MqttLink:
         self._ack_waiters: dict[int, asyncio.Future[None]] = {}
         self._retained: dict[str, bytes] = {}
         self._subscriptions: dict[str, int] = {}
+        # inbound messages cross from paho's thread in batches: one loop wake-up per burst
+        self._inbox: deque[tuple[str, bytes]] = deque()
+        self._inbox_scheduled = False
 
     # --- public API ---------------------------------------------------------------
 
@@ -346,7 +349,11 @@ class MqttLink:
         self._to_loop(self._on_acked, client, mid)
 
     def _paho_message(self, _client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        self._to_loop(self._deliver, message.topic, bytes(message.payload))
+        # append before reading the flag: a drain that already cleared it will see this message
+        self._inbox.append((message.topic, bytes(message.payload)))
+        if not self._inbox_scheduled:
+            self._inbox_scheduled = True
+            self._to_loop(self._drain_inbox)
 
     # --- loop thread: react to paho events ----------------------------------------
 
@@ -392,6 +399,12 @@ class MqttLink:
         waiter = self._ack_waiters.pop(mid, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def _drain_inbox(self) -> None:
+        """Deliver what has arrived so far; later arrivals schedule the next drain."""
+        self._inbox_scheduled = False
+        for _ in range(len(self._inbox)):
+            self._deliver(*self._inbox.popleft())
 
     def _deliver(self, topic: str, payload: bytes) -> None:
         self.counters.received += 1

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
 
-from bench.sitegen import ORIGIN, gateway_address
+from bench.support.site import ORIGIN, gateway_address
 from firmware_bridge.codecs.gateway import encode_gateway
 from firmware_bridge.codecs.hrm import encode_hrm
 from firmware_bridge.codecs.nmea import encode_gga
@@ -34,7 +34,7 @@ def _position(i: int, step: int) -> tuple[float, float]:
     return lat, lon
 
 
-def _port_frames(indices: list[int], step: int) -> bytes:
+def port_frames(indices: list[int], step: int) -> bytes:
     now = datetime.now(timezone.utc)
     out = bytearray()
     for i in indices:
@@ -51,7 +51,7 @@ def _telemetry(i: int, step: int) -> bytes:
 
 
 def run_load(fds: list[int], ports_workers: list[list[int]], mqtt_port: int, site: str, rate_hz: float,
-             stop: "mp.synchronize.Event", counters: "mp.sharedctypes.Synchronized") -> None:
+             stop: "mp.synchronize.Event", counters: "mp.sharedctypes.SynchronizedArray") -> None:
     """Child-process body: every 1/rate_hz seconds each worker sends GPS + gas + HR once."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-load-{os.getpid()}")
     client.connect("127.0.0.1", mqtt_port)
@@ -60,7 +60,7 @@ def run_load(fds: list[int], ports_workers: list[list[int]], mqtt_port: int, sit
         os.set_blocking(fd, False)
     period = 1.0 / rate_hz
     step = 0
-    next_t = time.perf_counter()
+    started = next_t = time.perf_counter()
     dropped = 0
     sent = 0
     while not stop.is_set():
@@ -69,7 +69,7 @@ def run_load(fds: list[int], ports_workers: list[list[int]], mqtt_port: int, sit
                 chunk = workers[slot::SLOTS]
                 if not chunk:
                     continue
-                data = _port_frames(chunk, step)
+                data = port_frames(chunk, step)
                 try:
                     n = os.write(fd, data)
                 except BlockingIOError:
@@ -86,7 +86,7 @@ def run_load(fds: list[int], ports_workers: list[list[int]], mqtt_port: int, sit
                 next_t = time.perf_counter()
         step += 1
         with counters.get_lock():
-            counters.value = sent
+            counters[0], counters[1] = sent, time.perf_counter() - started
     client.loop_stop()
     client.disconnect()
     print(json.dumps({"load_bytes_dropped": dropped}), flush=True)
@@ -100,17 +100,20 @@ class LoadGenerator:
         ports_workers = [list(range(p * per, min(workers, (p + 1) * per))) for p in range(len(fds))]
         ctx = mp.get_context("fork")
         self._stop = ctx.Event()
-        self.sent = ctx.Value("q", 0)
+        self._counters = ctx.Array("d", 2)  # readings sent, seconds the generator ran
         self._proc = ctx.Process(
-            target=run_load, args=(fds, ports_workers, mqtt_port, site, rate_hz, self._stop, self.sent), daemon=True
+            target=run_load, args=(fds, ports_workers, mqtt_port, site, rate_hz, self._stop, self._counters),
+            daemon=True,
         )
 
     def start(self) -> None:
         self._proc.start()
 
-    def stop(self) -> int:
+    def stop(self) -> float:
+        """Stop the generator; returns the readings/s it actually sent."""
         self._stop.set()
         self._proc.join(10)
         if self._proc.is_alive():
             self._proc.kill()
-        return int(self.sent.value)
+        sent, active_s = self._counters[:]
+        return sent / active_s if active_s else 0.0

@@ -46,8 +46,8 @@ class EdgeDaemon:
         self.bus = Bus()
         self.topics = Topics(config.site.id)
         self.store = Store(config.storage, clock=clock)
-        # the site broker is local: retry it often, an alarm waiting for it is an alarm not heard
         self.inbound = InboundRouter(self.topics, self.bus.publish, self._on_ack, clock=clock)
+        # the site broker is local: retry it often, an alarm waiting for it is an alarm not heard
         self.link = MqttLink(
             config.mqtt, self.topics, config.device_id, self.inbound,
             version=__version__, backoff=Backoff(initial=0.2, maximum=5.0),

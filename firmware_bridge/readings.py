@@ -3,6 +3,11 @@
 Codecs are pure functions of bytes that return these value objects; the
 transport that read the bytes wraps them in an :class:`Observation` naming the
 device they came from, because a frame itself rarely knows where it was read.
+
+They are value objects (hashable, compared by value): never mutate one after it is built. They are not
+``frozen`` only because a frozen dataclass costs two to three times as much to
+construct, and the alarm path builds two of them per reading, tens of thousands
+of times a second (bench/pipeline_throughput.py).
 """
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ class Contact(str, enum.Enum):
     DETECTED = "detected"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class GpsFix:
     """One NMEA sentence's worth of position information.
 
@@ -60,7 +65,7 @@ class GpsFix:
     satellites: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class GasSample:
     """One gas concentration from a portable or fixed detector."""
 
@@ -72,7 +77,7 @@ class GasSample:
     fault: str | None = None  # detector-reported fault text, e.g. "sensor_fault"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class HeartRate:
     """Decoded Bluetooth Heart Rate Measurement (0x2A37)."""
 
@@ -82,7 +87,7 @@ class HeartRate:
     rr_s: tuple[float, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Motion:
     """Accelerometer sample from a wearable, in g."""
 
@@ -95,7 +100,7 @@ class Motion:
         return math.sqrt(self.ax * self.ax + self.ay * self.ay + self.az * self.az)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PanicButton:
     """An SOS press (``pressed`` True) or a press of the wearable's cancel button
     (``pressed`` False: withdraws a pre-alarm or a panic pressed by mistake)."""
@@ -103,19 +108,19 @@ class PanicButton:
     pressed: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CheckIn:
     """A lone worker's check-in (button or app)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Battery:
     """Battery state of a wearable or portable detector."""
 
     percent: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DetectorStatus:
     """Maintenance facts a detector reports (bump test and calibration dates, epoch seconds)."""
 
@@ -126,7 +131,7 @@ class DetectorStatus:
 Reading = GpsFix | GasSample | HeartRate | Motion | PanicButton | CheckIn | Battery | DetectorStatus
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Observation:
     """A reading with the device it came from and the wall-clock time it was received."""
 

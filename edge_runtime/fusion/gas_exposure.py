@@ -40,6 +40,7 @@ class Exposure:
     __slots__ = (
         "_stel_n", "_twa_n", "_moving", "_gap_s", "_values", "_minute", "_sum", "_n", "_shift_sum",
         "last_ts", "stel", "twa", "stel_periods", "stel_over", "stel_last_end", "_stel_tail", "_twa_base",
+        "twa_alarmed",
     )
 
     def __init__(self, settings: ExposureSettings) -> None:
@@ -59,6 +60,7 @@ class Exposure:
         self.stel_periods = 0
         self.stel_over = False
         self.stel_last_end: float | None = None
+        self.twa_alarmed = False  # the TWA was last judged over its limit
         self._stel_tail = 0.0  # closed minutes that stay in the STEL window with the open one
         self._twa_base = 0.0  # likewise for TWA
 

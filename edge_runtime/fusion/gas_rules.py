@@ -328,13 +328,17 @@ class GasMonitor:
 
     def _exposure_alarms(self, worker: Worker, gas: Gas, exp: Exposure, ts: float) -> None:
         sp = self._gas.set_points[gas]
+        stel, twa = exp.running(ts)
+        stel_over = sp.stel is not None and stel >= sp.stel
+        twa_over = sp.twa is not None and twa >= sp.twa
+        if not (stel_over or twa_over or exp.stel_over or exp.twa_alarmed):
+            return  # the common case on every reading: nothing over, nothing to clear
         ex = self._gas.exposure
         subject, notify, label = worker_subject(worker.id), Notify(workers=(worker.id,)), worker_label(worker)
-        stel, twa = exp.running(ts)
         if sp.stel is not None:
-            cond, over = f"stel:{gas.value}", stel >= sp.stel
-            new_period = exp.mark_stel(over, ts)
-            if not over:
+            cond = f"stel:{gas.value}"
+            new_period = exp.mark_stel(stel_over, ts)
+            if not stel_over:
                 back = f"{gas.value} STEL {stel:.1f} {sp.unit} back under {sp.stel:g} for {label}"
                 self._board.clear(subject, cond, ts, back, stel)
             elif new_period or not self._board.is_active(subject, cond):
@@ -353,8 +357,9 @@ class GasMonitor:
                                    priority=priority,
                                    value=stel, threshold=sp.stel, direction="high", notify=notify)
         if sp.twa is not None:
-            cond, over = f"twa:{gas.value}", twa >= sp.twa
-            if not over:
+            cond = f"twa:{gas.value}"
+            exp.twa_alarmed = twa_over
+            if not twa_over:
                 self._board.clear(subject, cond, ts, f"{gas.value} TWA back under {sp.twa:g} for {label}", twa)
             elif not self._board.is_active(subject, cond):
                 self._board.raise_(subject, cond, AlarmKind.GAS_TWA, ts,

@@ -207,6 +207,11 @@ class Store:
         return int(self._read("SELECT count(*) AS n FROM readings")[0]["n"])
 
     @property
+    def queue_depth(self) -> int:
+        """Items waiting for the writer (cheap: for backpressure and /metrics)."""
+        return self._writer.queue_depth
+
+    @property
     def stats(self) -> StoreStats:
         """A snapshot of the counters, with the current queue depth."""
         return self._stats.snapshot(self._writer.queue_depth)

@@ -12,6 +12,7 @@ from edge_runtime.logs import setup_logging
 from firmware_bridge.decode_cli import add_decode_parser
 
 EXIT_CONFIG = 2
+GIL_SWITCH_INTERVAL_S = 0.001  # CPython's default is 0.005
 
 
 def _load(path: str) -> SiteConfig | None:
@@ -40,6 +41,9 @@ async def run_daemon(config: SiteConfig) -> None:
     """Run until SIGINT/SIGTERM, then stop cleanly (flushes storage, offline status)."""
     from edge_runtime.daemon import EdgeDaemon
 
+    # paho's network thread sends the alerts the loop thread publishes: a short GIL
+    # switch interval bounds how long an alert waits while the loop keeps working
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     daemon = EdgeDaemon(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

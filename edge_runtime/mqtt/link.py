@@ -43,6 +43,7 @@ from .topics import Topics, check_id
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes], None]
+INBOX_BATCH = 32  # inbound messages handled per loop iteration
 
 
 class ConnectionState(enum.Enum):
@@ -401,10 +402,17 @@ class MqttLink:
             waiter.set_result(None)
 
     def _drain_inbox(self) -> None:
-        """Deliver what has arrived so far; later arrivals schedule the next drain."""
-        self._inbox_scheduled = False
-        for _ in range(len(self._inbox)):
+        """Deliver up to a batch of what has arrived, then let the loop poll the serial
+        ports before the next batch: a burst of telemetry must not delay a gas frame."""
+        for _ in range(min(len(self._inbox), INBOX_BATCH)):
             self._deliver(*self._inbox.popleft())
+        if self._inbox:
+            self._loop_ref.call_soon(self._drain_inbox)
+        else:
+            self._inbox_scheduled = False
+            if self._inbox:  # arrived after the check above, before the flag was cleared
+                self._inbox_scheduled = True
+                self._loop_ref.call_soon(self._drain_inbox)
 
     def _deliver(self, topic: str, payload: bytes) -> None:
         self.counters.received += 1

@@ -1,0 +1,1 @@
+"""Camera path: capture, inference back-ends, decoding, image zones, camera rules."""

@@ -1,0 +1,1 @@
+"""Model definitions, training, export and the signed model package format."""

@@ -1,0 +1,205 @@
+"""The model package: a directory (or .tar archive of one) holding ``manifest.json``,
+the artifacts it lists, and ``manifest.sig``, an Ed25519 signature over the
+canonical manifest.
+
+Shared by the cloud side (which builds and signs packages) and the edge (which
+refuses any package whose signature, hashes or shape do not check out, and keeps
+running the model it has). The manifest says everything a runtime needs to use
+the model without guessing: input tensor and preprocessing, output decoding,
+labels, and per-artifact format, precision, target and sha256.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+
+
+class PackageError(ValueError):
+    """A package that must not be loaded: unreadable, tampered, or inconsistent."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorSpec(_Strict):
+    name: str
+    shape: tuple[int, ...] = Field(description="-1 for a dynamic dimension")
+    dtype: Literal["float32", "float16", "int8", "uint8", "int32", "int64"]
+
+
+class Preprocessing(_Strict):
+    """How a camera frame becomes the input tensor."""
+
+    resize: Literal["letterbox", "stretch"] = "letterbox"
+    color: Literal["RGB", "BGR"] = "RGB"
+    layout: Literal["NHWC", "NCHW"] = "NHWC"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (255.0, 255.0, 255.0)  # (pixel - mean) / std
+    pad_value: int = 114
+
+
+class Decoder(_Strict):
+    """How output tensors become detections."""
+
+    type: Literal["yolo", "ssd", "classification", "grid"]
+    conf_threshold: float = Field(0.35, ge=0, le=1)
+    iou_threshold: float = Field(0.45, ge=0, le=1)
+    box_format: Literal["cxcywh", "xyxy", "yxyx"] = "cxcywh"
+    normalized: bool = Field(True, description="boxes in 0..1 of the input, else input pixels")
+    anchors: tuple[tuple[float, float], ...] = Field((), description="SSD/anchor-based: (w, h) per anchor")
+    strides: tuple[int, ...] = ()
+    has_objectness: bool = False
+    max_detections: int = 100
+
+
+class Artifact(_Strict):
+    path: str
+    format: Literal["tflite", "onnx", "tensorrt"]
+    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+    target: str = Field("cpu", description="profile it was built for: cpu, rpi4, jetson-orin-sm87-trt10...")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    quantization: dict[str, tuple[float, int]] = Field(
+        default_factory=dict, description="tensor name -> (scale, zero_point) for int8 artifacts"
+    )
+
+
+class Manifest(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    version: str
+    parent_version: str | None = None
+    task: Literal["detection", "classification", "risk"]
+    labels: tuple[str, ...]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    preprocessing: Preprocessing = Preprocessing()
+    decoder: Decoder | None = None
+    metrics: dict[str, float] = Field(default_factory=dict, description="measured on a held-out split")
+    training_run_id: str | None = None
+    created: str | None = None
+    artifacts: tuple[Artifact, ...] = Field(min_length=1)
+
+    def canonical(self) -> bytes:
+        """The bytes the signature covers: sorted keys, no whitespace, UTF-8."""
+        return canonical_json(self.model_dump(mode="json"))
+
+    def artifact(self, fmt: str, precision: str | None = None) -> Artifact | None:
+        for a in self.artifacts:
+            if a.format == fmt and (precision is None or a.precision == precision):
+                return a
+        return None
+
+
+def canonical_json(data: object) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class ModelPackage:
+    """A verified package on disk: ``manifest`` plus ``path_of(artifact)``."""
+
+    def __init__(self, root: Path, manifest: Manifest, signed_by: str | None) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.signed_by = signed_by
+
+    def path_of(self, artifact: Artifact) -> Path:
+        return self.root / artifact.path
+
+    @property
+    def lineage(self) -> dict[str, str]:
+        """What every detection carries: which model made it."""
+        return {"model": self.manifest.name, "version": self.manifest.version}
+
+
+def load_package(
+    path: str | Path, *, trusted_keys: dict[str, bytes] | None = None, require_signature: bool = True
+) -> ModelPackage:
+    """Open and verify a package directory or ``.tar`` archive.
+
+    Every listed artifact must exist with its sha256; with ``trusted_keys``
+    (key id -> raw Ed25519 public key), ``manifest.sig`` must verify under one
+    of them. Raises :class:`PackageError` naming what is wrong.
+    """
+    root = Path(path)
+    if root.is_file() and tarfile.is_tarfile(root):
+        root = _extract(root)
+    if not root.is_dir():
+        raise PackageError(f"{path}: not a model package directory or archive")
+    try:
+        raw = (root / MANIFEST).read_bytes()
+        manifest = Manifest.model_validate_json(raw)
+    except OSError as exc:
+        raise PackageError(f"{path}: cannot read {MANIFEST}: {exc.strerror or exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        raise PackageError(f"{path}: invalid manifest: {where}: {first['msg']}") from None
+    signed_by = _check_signature(root, manifest, trusted_keys, require_signature and trusted_keys is not None)
+    for art in manifest.artifacts:
+        file = root / art.path
+        if not file.resolve().is_relative_to(root.resolve()):
+            raise PackageError(f"{path}: artifact path {art.path!r} leaves the package")
+        if not file.is_file():
+            raise PackageError(f"{path}: artifact {art.path} is missing")
+        if sha256_file(file) != art.sha256:
+            raise PackageError(f"{path}: artifact {art.path} does not match its sha256 (tampered or truncated)")
+    return ModelPackage(root, manifest, signed_by)
+
+
+def _check_signature(root: Path, manifest: Manifest, keys: dict[str, bytes] | None, required: bool) -> str | None:
+    sig_file = root / SIGNATURE
+    if not sig_file.exists():
+        if required:
+            raise PackageError(f"{root}: unsigned package ({SIGNATURE} missing)")
+        return None
+    if not keys:
+        return None
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    signature = sig_file.read_bytes()
+    for key_id, raw_key in keys.items():
+        try:
+            Ed25519PublicKey.from_public_bytes(raw_key).verify(signature, manifest.canonical())
+            return key_id
+        except (InvalidSignature, ValueError):
+            continue
+    raise PackageError(f"{root}: signature does not verify under any trusted key")
+
+
+def sign_package(root: Path, private_key_raw: bytes) -> None:
+    """Write ``manifest.sig`` (cloud side; tests and the training pipeline use it too)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    manifest = Manifest.model_validate_json((Path(root) / MANIFEST).read_bytes())
+    key = Ed25519PrivateKey.from_private_bytes(private_key_raw)
+    (Path(root) / SIGNATURE).write_bytes(key.sign(manifest.canonical()))
+
+
+def write_manifest(root: Path, manifest: Manifest) -> None:
+    (Path(root) / MANIFEST).write_text(json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n")
+
+
+def _extract(archive: Path) -> Path:
+    target = Path(tempfile.mkdtemp(prefix="siteguard-model-"))
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")  # refuses absolute paths, links out, devices
+    entries = list(target.iterdir())
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else target

@@ -22,7 +22,7 @@ system-deps:
 $(STAMP): setup.cfg pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,tflite,onnx,vision,trainer]'
 	touch $(STAMP)
 
 venv: system-deps $(STAMP)

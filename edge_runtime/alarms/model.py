@@ -48,6 +48,10 @@ class AlarmKind(str, enum.Enum):
     NO_POSITION = "no_position"
     GEOFENCE = "geofence"  # unauthorised entry, missing gas monitor in a confined space
     PROXIMITY = "proximity"
+    CAMERA_INTRUDER = "camera_intruder"  # a person in a restricted zone with no authorised tag there
+    PPE_MISSING = "ppe_missing"  # a person without helmet/vest near a tagged worker
+    PERSON_DOWN = "person_down"  # a camera sees a person lying on the ground
+    CAMERA_OFFLINE = "camera_offline"
 
 
 class SubjectKind(str, enum.Enum):

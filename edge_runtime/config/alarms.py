@@ -46,6 +46,10 @@ _DEFAULTS: dict[AlarmKind, AlarmClass] = {
     AlarmKind.NO_POSITION: AlarmClass(priority=P.LOW),
     AlarmKind.GEOFENCE: AlarmClass(priority=P.MEDIUM, off_delay_s=5),
     AlarmKind.PROXIMITY: AlarmClass(priority=P.MEDIUM, off_delay_s=2),
+    AlarmKind.CAMERA_INTRUDER: AlarmClass(priority=P.HIGH, off_delay_s=5, re_alarm_s=120),
+    AlarmKind.PPE_MISSING: AlarmClass(priority=P.MEDIUM, off_delay_s=5),
+    AlarmKind.PERSON_DOWN: AlarmClass(priority=P.HIGH, re_alarm_s=60, latching=True),
+    AlarmKind.CAMERA_OFFLINE: AlarmClass(priority=P.LOW, off_delay_s=5),
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edge_runtime.config import ConfigError, SiteConfig, load_config
 from edge_runtime.logs import setup_logging
+from edge_runtime.vision.infer_cli import add_infer_parser
 from firmware_bridge.decode_cli import add_decode_parser
 
 EXIT_CONFIG = 2
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_decode_parser(sub)
+    add_infer_parser(sub)
     return parser
 
 

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import queue
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import yaml  # noqa: E402
 
 from bench.pipeline_throughput import measure_throughput  # noqa: E402
 from bench.support.load import LoadGenerator  # noqa: E402
+from bench.support.process import terminate  # noqa: E402
 from bench.support.site import bench_site  # noqa: E402
 from edge_runtime.local_broker import LocalBroker  # noqa: E402
 from firmware_bridge.codecs.winsen import encode_winsen  # noqa: E402
@@ -166,11 +166,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             time.sleep(1.0)
         results["levels"] = levels
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(20)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        terminate(daemon)
         bare.kill()
         listener.close()
         broker.stop()

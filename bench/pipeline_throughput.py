@@ -82,7 +82,7 @@ def measure_throughput(*, workers: int = 200, readings: int = 300_000, tmp: Path
         while store.queue_depth > BACKLOG_LIMIT:
             waits += 1
             time.sleep(0.001)
-    decoded_fused = time.perf_counter() - t0
+
     store.flush(timeout=120)
     total = time.perf_counter() - t0
     stored = store.readings_count()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from edge_runtime.alarms.engine import AlarmEngine, UnknownAlarm
 from edge_runtime.alarms.model import AlarmState, AlarmTransition, ConditionUpdate, PreAlarm
@@ -30,6 +30,9 @@ from firmware_bridge.backoff import Backoff
 from firmware_bridge.readings import Observation
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from edge_runtime.vision.supervisor import VisionSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,11 @@ class EdgeDaemon:
         self.restore_watch = RestoredConditionWatch(config, self.alarms.update, clock)
         self.controller = ControllerOutput(config) if config.controller else None
         self.http = HttpServer(self, config.http)
+        self.vision: VisionSupervisor | None = None
+        if config.cameras:  # docs/cameras.md; OpenCV and the inference runtimes load only with cameras
+            from edge_runtime.vision.supervisor import build_vision
+
+            self.vision = build_vision(config, self.bus, self.fusion, clock=clock)
         self.unknown_acks = 0
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -96,6 +104,8 @@ class EdgeDaemon:
             self.controller.start()
         self.sensors.start()
         await self.http.start()
+        if self.vision:
+            await self.vision.start()
         self._tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
         log.warning(
             "siteguard edge daemon started",
@@ -104,6 +114,8 @@ class EdgeDaemon:
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self.vision:
+            await self.vision.stop()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -23,6 +23,7 @@ from edge_runtime.alarms.model import AlarmTransition, PreAlarm, TransitionCause
 from edge_runtime.config import SiteConfig, parse_config
 from edge_runtime.daemon import EdgeDaemon
 from edge_runtime.local_broker import LocalBroker, port_open
+from firmware_bridge.sim.camera import add_demo_cameras
 from firmware_bridge.sim.scenario import Scenario, load_scenario
 from firmware_bridge.sim.site_sim import SiteSimulator
 
@@ -101,6 +102,9 @@ async def run_demo(
         sim_config, resolve_scenario(scenario), pty_dir=data_dir / "pty", mqtt_host=HOST, mqtt_port=mqtt_port
     )
     await sim.start()
+    print("rendering the demo camera's video of the simulated site ...", flush=True)
+    base = await asyncio.to_thread(add_demo_cameras, base, sim.world, sim.scenario, data_dir,
+                                   duration_s or sim.scenario.duration_s)
     config = demo_config(base, sim, mqtt_port=mqtt_port, http_port=http_port, data_dir=data_dir)
     daemon = EdgeDaemon(config)
     printer = AlarmPrinter(time.time())

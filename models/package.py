@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -199,7 +200,11 @@ def write_manifest(root: Path, manifest: Manifest) -> None:
 
 def _extract(archive: Path) -> Path:
     target = Path(tempfile.mkdtemp(prefix="siteguard-model-"))
-    with tarfile.open(archive) as tar:
-        tar.extractall(target, filter="data")  # refuses absolute paths, links out, devices
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")  # refuses absolute paths, links out, devices
+    except (tarfile.TarError, OSError) as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise PackageError(f"{archive}: unsafe or unreadable archive: {exc}") from None
     entries = list(target.iterdir())
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else target

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from .alarms import AlarmSettings
 from .base import StrictModel
+from .cameras import CameraConfig, VisionSettings
 from .devices import ControllerSettings, Detector, HttpSettings, MqttSettings, SerialPort, StorageSettings
 from .gas import GasSettings
 from .people import BatterySettings, CheckInSettings, HeartRateSettings, ManDownSettings, Worker
@@ -45,6 +46,8 @@ class SiteConfig(StrictModel):
     mqtt: MqttSettings = MqttSettings()
     storage: StorageSettings = StorageSettings()
     http: HttpSettings = HttpSettings()
+    cameras: tuple[CameraConfig, ...] = ()
+    vision: VisionSettings = VisionSettings()
     device_id: str = Field("edge-1", pattern=r"^[A-Za-z0-9_.-]+$", description="This edge node's id")
 
     @model_validator(mode="after")
@@ -76,6 +79,11 @@ class SiteConfig(StrictModel):
             for j, m in enumerate(p.modbus):
                 if m.detector not in detector_ids:
                     problems.append(f"serial.{i}.modbus.{j}.detector: unknown detector {m.detector!r}")
+        _unique("cameras", [c.id for c in self.cameras], problems)
+        for i, c in enumerate(self.cameras):
+            for j, view in enumerate(c.zones):
+                if view.zone not in zone_ids:
+                    problems.append(f"cameras.{i}.zones.{j}.zone: unknown zone {view.zone!r}")
         if problems:
             raise ValueError("\n".join(problems))
         return self

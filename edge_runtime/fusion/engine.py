@@ -169,6 +169,15 @@ class FusionEngine:
     def zone_occupants(self, zone_id: str) -> set[str]:
         return set(self._geofence.occupants(zone_id))
 
+    def fresh_positions(self, now: float | None = None) -> dict[str, tuple[float, float]]:
+        """Site (x, y) of every worker whose tag position is fresh (cameras match people to tags)."""
+        now = self._clock() if now is None else now
+        return {w: (p.x, p.y) for w in self._gps_workers if (p := self._positions.fresh(w, now)) is not None}
+
+    def responders(self, worker_id: str) -> tuple[str, ...]:
+        """Who answers this worker's emergency: the worker, supervisors, workers nearby, attendants."""
+        return self._escalation.responders(worker_id, self._clock())
+
     # -- routing ----------------------------------------------------------------------------
 
     def _build_routes(self) -> dict[str, dict[type, Handler]]:

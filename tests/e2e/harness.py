@@ -87,16 +87,23 @@ class SimSite:
 
 
 @asynccontextmanager
-async def running_site(tmp: Path, mqtt_port: int, scenario: str) -> AsyncIterator[tuple[SimSite, EdgeDaemon]]:
-    site = SimSite(tmp, mqtt_port, scenario)
+async def running(site: SimSite) -> AsyncIterator[EdgeDaemon]:
+    """Start the simulator, then the real daemon on its ports; stop both."""
     config = await site.start()
     daemon = EdgeDaemon(config)
     await daemon.start()
     try:
-        yield site, daemon
+        yield daemon
     finally:
         await daemon.stop()
         await site.stop()
+
+
+@asynccontextmanager
+async def running_site(tmp: Path, mqtt_port: int, scenario: str) -> AsyncIterator[tuple[SimSite, EdgeDaemon]]:
+    site = SimSite(tmp, mqtt_port, scenario)
+    async with running(site) as daemon:
+        yield site, daemon
 
 
 class DaemonProcess:

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from edge_runtime.alarms.model import AlarmState
 from tests.broker import Mosquitto, Subscriber
-from tests.e2e.harness import eventually, is_alarm_record, is_alert, running_site, siren, topic
+from tests.e2e.harness import (
+    eventually,
+    is_alarm_record,
+    is_alert,
+    running_site,
+    siren,
+    topic,
+)
 
 
 async def test_h2s_leak_alerts_workers_and_sounds_zone_siren(tmp_path: Path, mosquitto: Mosquitto) -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from edge_runtime.alarms.model import AlarmState
 from tests.broker import Mosquitto, Subscriber
-from tests.e2e.harness import DaemonProcess, SimSite, eventually, is_alarm_record, running_site, topic
+from tests.e2e.harness import (
+    DaemonProcess,
+    SimSite,
+    eventually,
+    is_alarm_record,
+    running_site,
+    topic,
+)
 
 OUTAGE_S = float(os.environ.get("SITEGUARD_OUTAGE_S", "30"))
 

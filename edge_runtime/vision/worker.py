@@ -1,0 +1,294 @@
+"""One camera's worker process: capture -> preprocess -> infer -> postprocess.
+
+Started by the supervisor with the ``spawn`` (or ``forkserver``) method: the
+daemon has threads (paho, the SQLite writer), and a forked copy of a threaded
+process can deadlock on a lock some other thread held. Inside the worker a
+capture thread writes the newest frame into shared memory; the main thread
+takes the newest one (older ones are dropped and counted), runs the model at
+most ``fps`` times a second and sends back a :class:`FrameDetections` of small
+objects (ids, boxes, lineage, timings). Pixels stay in shared memory: the
+processed frame (for snapshots) and an annotated copy (for the dashboard).
+
+Model swap: a new package is loaded and test-run on a thread beside the
+running model and replaces it between two frames only when both succeeded;
+otherwise the old one keeps running and the failure is reported. A model that
+cannot load at start ends the worker with :data:`EXIT_MODEL` after reporting
+why; the supervisor restarts it with backoff.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_runtime.config.cameras import CameraConfig
+from edge_runtime.logs import setup_logging
+
+from .detections import Detection, FrameDetections
+from .frame_buffer import Frame, FrameRing
+from .geometry import Locator
+from .model_runner import ModelRunner
+from .sources import Capture, LinkWatch
+
+log = logging.getLogger(__name__)
+
+EXIT_MODEL = 3  # the model could not be loaded
+HEARTBEAT_S = 1.0
+ANNOTATE_EVERY_S = 0.2  # the dashboard's live view needs no more; drawing is off the inference budget
+_WAIT_S = 0.25  # longest the main loop sleeps before looking at commands and the link again
+
+
+# -- messages (worker -> supervisor) and commands (supervisor -> worker) -----------------------
+
+@dataclass(slots=True)
+class ModelReady:
+    """A model is running: at start (``swapped`` False) or after a hot swap."""
+
+    camera: str
+    lineage: dict[str, str]
+    swapped: bool = False
+
+
+@dataclass(slots=True)
+class ModelFailed:
+    """A model did not load or failed its test inference; for a swap the old one keeps running."""
+
+    camera: str
+    error: str
+    swap: bool = False
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    """Alive, with counters for health pages and benchmarks."""
+
+    camera: str
+    ts: float
+    stats: dict[str, float]
+
+
+@dataclass(slots=True)
+class SwapModel:
+    path: str
+
+
+@dataclass(slots=True)
+class Stop:
+    pass
+
+
+@dataclass(slots=True)
+class WorkerSpec:
+    """Everything a worker needs; pickled once at spawn (rings travel by name)."""
+
+    camera: CameraConfig
+    model: Path
+    capture: FrameRing
+    processed: FrameRing
+    annotated: FrameRing
+    trusted_keys: dict[str, bytes] | None = None
+    require_signature: bool = True
+    nice: int = 0
+    log_level: int = logging.WARNING
+
+
+def load_runner(spec: WorkerSpec, path: Path) -> ModelRunner:
+    """A ModelRunner for ``path`` with this camera's back-end and thread count."""
+    threads = spec.camera.threads
+    return ModelRunner.load(
+        path, backend=spec.camera.backend,
+        config={"litert": {"num_threads": threads}, "onnxruntime": {"num_threads": threads}},
+        trusted_keys=spec.trusted_keys, require_signature=spec.require_signature,
+    )
+
+
+def annotate(image: np.ndarray, detections: list[Detection]) -> np.ndarray:
+    """A copy of the frame with boxes and labels drawn (the dashboard's live view)."""
+    out = image.copy()
+    for d in detections:
+        x1, y1, x2, y2 = (int(v) for v in d.box)
+        color = (0, 200, 0) if d.label == "person" else (0, 0, 230)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, 2)
+        cv2.putText(out, f"{d.label} {d.score:.2f}", (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1)
+    return out
+
+
+class Worker:
+    """The worker's main loop; :func:`worker_main` is the process entry point."""
+
+    def __init__(self, spec: WorkerSpec, results: Connection, commands: Connection) -> None:
+        self.spec = spec
+        self.camera = spec.camera
+        self._results = results
+        self._commands = commands
+        self._stop = threading.Event()
+        self._new_frame = threading.Event()
+        self._demand = threading.Event()
+        self._demand.set()
+        self._reader = spec.capture.reader()
+        self._capture = Capture(self.camera, spec.capture, on_frame=self._new_frame.set, demand=self._demand)
+        self._link: LinkWatch  # started with the capture, by run()
+        self._locator = Locator(self.camera)
+        self._runner: ModelRunner  # set by run() before the loop starts
+        self._swap: ModelRunner | None = None  # loaded and tested, waiting for the next frame boundary
+        self._swap_error: str | None = None
+        self._swapping = False
+        self._last_frame: Frame | None = None
+        self._next_annotation = 0.0
+        self.processed = 0
+
+    def run(self) -> int:
+        """Capture starts first (the source connects while the model loads); returns the exit code."""
+        capture = threading.Thread(target=self._capture.run, args=(self._stop,), name=f"capture-{self.camera.id}", daemon=True)
+        capture.start()
+        self._link = LinkWatch(self.camera.id, self.camera.offline_after_s, time.monotonic())
+        try:
+            try:
+                self._runner = load_runner(self.spec, self.spec.model)
+            except Exception as exc:
+                self._send(ModelFailed(self.camera.id, _describe(exc)))
+                return EXIT_MODEL
+            self._send(ModelReady(self.camera.id, self._runner.lineage.as_dict()))
+            self._loop()
+            self._runner.close()
+            return 0
+        finally:
+            self._stop.set()
+            capture.join(2.0)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._new_frame.set()
+
+    def _loop(self) -> None:
+        min_interval = 1.0 / self.camera.fps
+        next_due = next_beat = 0.0
+        while not self._stop.is_set():
+            self._commands_in()
+            self._apply_swap()
+            now_mono = time.monotonic()
+            if now_mono >= next_beat:
+                self._heartbeat()
+                next_beat = now_mono + HEARTBEAT_S
+            status = self._link.check(self._capture.last_frame_mono, self._capture.last_error, now_mono, time.time())
+            if status is not None:
+                self._send(status)
+            if now_mono < next_due:  # the rate cap: newer frames keep replacing the one waiting
+                self._stop.wait(min(next_due - now_mono, _WAIT_S))
+                continue
+            if not self._new_frame.wait(_WAIT_S):
+                continue
+            self._new_frame.clear()
+            frame = self._reader.latest()
+            if frame is None:
+                continue
+            self._demand.set()
+            # due times advance on a fixed grid, so a source at the cap's own rate is taken frame by
+            # frame as it arrives, not a period late; after a stall at most half a frame of catch-up
+            started = time.monotonic()
+            next_due = max(next_due + min_interval, started - min_interval / 2)
+            self._process(frame)
+
+    def _process(self, frame: Frame) -> None:
+        t0 = time.perf_counter()
+        detections, timings = self._runner.detect(frame.image)
+        self._locator.place(detections)
+        done = time.time()
+        self.spec.processed.write(frame.image, frame.ts, frame.frame_id)  # there before its detections arrive
+        lineage = self._runner.lineage
+        h, w = frame.image.shape[:2]
+        self._send(FrameDetections(
+            camera=self.camera.id, frame_id=frame.frame_id, ts=frame.ts, width=w, height=h,
+            detections=detections, model=lineage.model, model_version=lineage.version,
+            model_sha256=lineage.sha256, backend=lineage.backend, inference_ms=timings.inference_ms,
+            latency_ms=(done - frame.ts) * 1000.0,
+            extra={"preprocess_ms": timings.preprocess_ms, "postprocess_ms": timings.postprocess_ms,
+                   "pipeline_ms": (time.perf_counter() - t0) * 1000.0, "dropped_total": self._reader.dropped},
+        ))
+        if done >= self._next_annotation:
+            self._next_annotation = done + ANNOTATE_EVERY_S
+            self.spec.annotated.write(annotate(frame.image, detections), frame.ts, frame.frame_id)
+        self._last_frame = frame
+        self.processed += 1
+
+    # -- commands and model swap ---------------------------------------------------------------
+
+    def _commands_in(self) -> None:
+        while self._commands.poll():
+            try:
+                command = self._commands.recv()
+            except (EOFError, OSError):  # the supervisor is gone: nobody reads our results
+                self.request_stop()
+                return
+            if isinstance(command, Stop):
+                self.request_stop()
+            elif isinstance(command, SwapModel) and not self._swapping:
+                self._swapping = True
+                threading.Thread(target=self._load_new, args=(Path(command.path),), daemon=True).start()
+
+    def _load_new(self, path: Path) -> None:
+        """Loader thread: load (which warms up on a blank frame), then a test inference on the
+        last real frame, before the running model is touched."""
+        try:
+            runner = load_runner(self.spec, path)
+            if self._last_frame is not None:
+                runner.detect(self._last_frame.image)
+        except Exception as exc:
+            self._swap_error = _describe(exc)
+            return
+        self._swap = runner
+
+    def _apply_swap(self) -> None:
+        if self._swap_error is not None:
+            self._send(ModelFailed(self.camera.id, self._swap_error, swap=True))
+            self._swap_error, self._swapping = None, False
+        if self._swap is None:
+            return
+        runner, self._swap, self._swapping = self._swap, None, False
+        self._runner = self._runner.swap(runner)
+        self._send(ModelReady(self.camera.id, runner.lineage.as_dict(), swapped=True))
+
+    def _heartbeat(self) -> None:
+        self._send(Heartbeat(self.camera.id, time.time(), {
+            "captured": self._capture.frames, "processed": self.processed, "dropped": self._reader.dropped,
+            "reconnects": self._capture.reconnects, "ring_skipped": self.spec.capture.skipped,
+        }))
+
+    def _send(self, message: object) -> None:
+        try:
+            self._results.send(message)
+        except (BrokenPipeError, OSError):  # the supervisor is gone
+            self.request_stop()
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def worker_main(spec: WorkerSpec, results: Connection, commands: Connection) -> None:
+    """Process entry point (must stay importable at module level for spawn)."""
+    setup_logging(0 if spec.log_level >= logging.WARNING else 1 if spec.log_level >= logging.INFO else 2)
+    os.nice(spec.nice)  # under CPU contention the daemon's sensor alarm path goes first
+    cv2.setNumThreads(1)  # the model runtime has the threads; OpenCV's own pool would fight it
+    # a stream that is down is retried and logged by the capture: FFmpeg and OpenCV need not
+    # repeat it on stderr at every attempt (read when FFmpeg is first used, after the import)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    worker = Worker(spec, results, commands)
+    signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the daemon, which stops us in order
+    code = 0
+    try:
+        code = worker.run()
+    finally:
+        for ring in (spec.capture, spec.processed, spec.annotated):
+            ring.close()
+    raise SystemExit(code)

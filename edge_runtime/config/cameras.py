@@ -169,6 +169,11 @@ class VisionSettings(StrictModel):
     worker_nice: int = Field(
         10, ge=0, le=19, description="Scheduling niceness of camera workers: under CPU contention the sensor alarm path goes first"
     )
+    worker_policy: Literal["idle", "normal"] = Field(
+        "idle",
+        description="Linux scheduling policy of camera workers: 'idle' (SCHED_IDLE) yields the CPU at once whenever "
+        "the daemon wakes for a sensor frame; 'normal' shares it by niceness only",
+    )
 
     @field_validator("trusted_keys")
     @classmethod

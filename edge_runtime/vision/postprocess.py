@@ -102,6 +102,7 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 NMS_BLOCK = 256  # rows per IoU block: a 256 x N matrix at most at a time
+NMS_SMALL = 16  # up to this many boxes plain Python beats numpy's per-call overhead (~10x at 3 boxes)
 
 
 def nms(
@@ -119,6 +120,8 @@ def nms(
     n = len(scores)
     if n == 0 or max_detections <= 0:
         return np.zeros(0, np.int64)
+    if n <= NMS_SMALL:
+        return _nms_small(boxes, scores, class_ids, iou_threshold, max_detections)
     order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
     b = np.asarray(boxes, np.float32)[order]
     if class_ids is not None and n > 1:
@@ -137,6 +140,30 @@ def nms(
                 return order[np.asarray(keep, np.int64)]
             suppressed |= over[i - start]
     return order[np.asarray(keep, np.int64)]
+
+
+def _nms_small(
+    boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray | None, iou_threshold: float, max_detections: int
+) -> np.ndarray:
+    """The same greedy NMS for a handful of boxes (what a site camera sees), in plain Python:
+    the camera rules run it on the daemon's event loop for every frame."""
+    score = [float(v) for v in scores]
+    box = [tuple(float(v) for v in b) for b in np.asarray(boxes, np.float32).reshape(-1, 4)]
+    cls = [int(c) for c in class_ids] if class_ids is not None else [0] * len(score)
+    keep: list[int] = []
+    for i in sorted(range(len(score)), key=lambda k: -score[k]):  # sorted() is stable
+        if all(cls[i] != cls[j] or _iou(box[i], box[j]) <= iou_threshold for j in keep):
+            keep.append(i)
+            if len(keep) >= max_detections:
+                break
+    return np.asarray(keep, np.int64)
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    area_a = max(a[2] - a[0], 0.0) * max(a[3] - a[1], 0.0)
+    area_b = max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0)
+    inter = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0) * max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
+    return inter / max(area_a + area_b - inter, 1e-9)
 
 
 # --------------------------------------------------------------------------- decoders

@@ -203,6 +203,7 @@ class VisionSupervisor:
             cam.config, cam.model, capture, processed, annotated,
             trusted_keys=self._settings.keys(), require_signature=self._settings.require_signature,
             nice=self._settings.worker_nice,
+            idle_policy=self._settings.worker_policy == "idle",
             log_level=logging.getLogger().getEffectiveLevel(),
         )
         proc = self._ctx.Process(

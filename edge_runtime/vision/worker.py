@@ -97,6 +97,7 @@ class WorkerSpec:
     trusted_keys: dict[str, bytes] | None = None
     require_signature: bool = True
     nice: int = 0
+    idle_policy: bool = False
     log_level: int = logging.WARNING
 
 
@@ -277,6 +278,10 @@ def worker_main(spec: WorkerSpec, results: Connection, commands: Connection) -> 
     """Process entry point (must stay importable at module level for spawn)."""
     setup_logging(0 if spec.log_level >= logging.WARNING else 1 if spec.log_level >= logging.INFO else 2)
     os.nice(spec.nice)  # under CPU contention the daemon's sensor alarm path goes first
+    if spec.idle_policy and hasattr(os, "SCHED_IDLE"):
+        # before any thread starts, so the capture thread and the runtime's pool inherit it: a
+        # waking sensor path preempts us at once instead of after the scheduler's granularity
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     cv2.setNumThreads(1)  # the model runtime has the threads; OpenCV's own pool would fight it
     # a stream that is down is retried and logged by the capture: FFmpeg and OpenCV need not
     # repeat it on stderr at every attempt (read when FFmpeg is first used, after the import)

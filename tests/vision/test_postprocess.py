@@ -132,7 +132,7 @@ def test_nms_iou_threshold_boundary():
 
 def test_nms_matches_opencv_on_random_boxes():
     rng = np.random.RandomState(0)
-    for n in (1, 7, 300, 1200):  # 1200 spans several IoU blocks
+    for n in (1, 2, 7, 16, 17, 300, 1200):  # up to 16 the plain-Python path; 1200 spans several IoU blocks
         xy = rng.uniform(0, 600, (n, 2))
         boxes = np.concatenate([xy, xy + rng.uniform(10, 150, (n, 2))], 1).astype(np.float32)
         scores = rng.uniform(0.3, 1.0, n).astype(np.float32)
@@ -141,6 +141,24 @@ def test_nms_matches_opencv_on_random_boxes():
         xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1)
         ref = np.asarray(cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), classes.tolist(), 0.0, 0.45)).ravel()
         assert ours.tolist() == ref.tolist()
+
+
+def test_small_and_blocked_nms_agree(monkeypatch):
+    """The plain-Python path for a few boxes and the numpy path keep the same boxes in the same order."""
+    import edge_runtime.vision.postprocess as post
+
+    rng = np.random.RandomState(2)
+    cases = []
+    for _ in range(200):
+        n = rng.randint(1, 17)
+        xy = rng.uniform(0, 200, (n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(5, 120, (n, 2))], 1).astype(np.float32)
+        scores = rng.choice([0.5, 0.6, 0.9], n).astype(np.float32)  # ties: both keep input order
+        classes = rng.randint(0, 2, n) if rng.rand() < 0.5 else None
+        cases.append((boxes, scores, classes, float(rng.choice([0.3, 0.5])), int(rng.randint(1, 20))))
+    small = [nms(*c).tolist() for c in cases]
+    monkeypatch.setattr(post, "NMS_SMALL", 0)
+    assert small == [nms(*c).tolist() for c in cases]
 
 
 def test_nms_empty_and_speed():

@@ -1,11 +1,17 @@
 """Camera pipeline benchmark (issue 3). Prints one JSON object on its last line.
 
-For one model (the default camera package) and one thread count, in one run:
+For the same model and thread count, in one run:
 
 1. **throughput**: frames/s of our whole pipeline (worker process: capture
    and decode of an MJPG video, preprocess, inference, postprocess, results
    over the pipe to the daemon side) against a bare ``Interpreter.invoke()``
    loop on a ready tensor (LiteRT, same artifact, same threads). Target >= 0.9x.
+   Measured for two models at 1 inference thread and at ``--threads``: the
+   default model (0.7 ms inference: decoding the video costs more than the
+   model, so the ratio shows the fixed per-frame cost) and a larger untrained
+   variant of the same graph (bench/support/larger_model.py) whose inference
+   costs what a YOLOv8n-class detector does, where the ratio shows how much of
+   the model's rate the pipeline keeps.
 2. **latency**: capture -> detections ready, p50/p99, with the video played
    in real time below the pipeline's capacity (what a live camera sees).
 3. **VGA**: ms per 640x480 frame through ``ModelRunner.detect`` with the back-end ``auto``
@@ -14,8 +20,7 @@ For one model (the default camera package) and one thread count, in one run:
    on a pty -> alert at an MQTT subscriber, under its background load) with
    two cameras running vs none. Target <= 1.5x.
 
-    python bench/vision.py [--model DIR] [--threads 2] [--seconds 10] [--probes 100] [--rounds 3] [--workers 50]
-"""
+    python bench/vision.py [--model DIR] [--threads 2] [--seconds 8] [--probes 100] [--rounds 3] [--workers 50]
 from __future__ import annotations
 
 import argparse
@@ -35,6 +40,7 @@ import numpy as np
 import yaml
 
 from bench.alarm_latency import SITE, Listener, _pct, _summary, probe_daemon
+from bench.support.larger_model import build_in_child
 from bench.support.load import LoadGenerator
 from bench.support.process import terminate
 from bench.support.site import bench_site
@@ -87,6 +93,23 @@ async def run_pipeline(camera: CameraConfig, seconds: float, warmup_s: float, tm
         return got[start:]
     finally:
         await supervisor.stop()
+
+
+def pipeline_vs_bare(model: Path, threads: int, video: Path, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Our pipeline as fast as it goes (no rate cap, the file read as fast as taken) against the bare loop."""
+    camera = CameraConfig(id="bench", source=str(video), loop=True, model=model, threads=threads, backend="litert",
+                          realtime=False, fps=1000)
+    frames = asyncio.run(run_pipeline(camera, args.seconds, args.warmup_s, tmp))
+    ours = len(frames) / (frames[-1][0] - frames[0][0]) if len(frames) > 1 else 0.0
+    bare = bare_invoke_fps(model, threads, args.seconds)
+    stages = [f.extra for _, f in frames]
+    return {
+        "pipeline_frames_per_s": round(ours, 1), "bare_invoke_frames_per_s": bare["frames_per_s"],
+        "pipeline_vs_bare": round(ours / bare["frames_per_s"], 3) if bare["frames_per_s"] else None,
+        "inference_ms_in_pipeline": _pct([f.inference_ms / 1000 for _, f in frames], 0.5),
+        "preprocess_ms": _pct([e["preprocess_ms"] / 1000 for e in stages], 0.5),
+        "postprocess_ms": _pct([e["postprocess_ms"] / 1000 for e in stages], 0.5),
+    }
 
 
 def bare_invoke_fps(model: Path, threads: int, seconds: float) -> dict[str, Any]:
@@ -173,7 +196,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model package (default: the shipped one)")
     p.add_argument("--threads", type=int, default=2, help="inference threads (pipeline and bare loop alike)")
-    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--probes", type=int, default=100, help="alarm probes per run")
     p.add_argument("--rounds", type=int, default=3, help="alternating runs without and with cameras")
     p.add_argument("--workers", type=int, default=50, help="background workers of the alarm-latency load")
@@ -183,20 +206,18 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="siteguard-bench-vision-"))
     video = scene_video(tmp / "scene.avi", frames=150, fps=15.0)
     common = {"source": str(video), "loop": True, "model": str(args.model), "threads": args.threads}
-
-    fast = CameraConfig(id="bench", backend="litert", realtime=False, fps=1000, **common)
-    frames = asyncio.run(run_pipeline(fast, args.seconds, args.warmup_s, tmp))
-    ours = len(frames) / (frames[-1][0] - frames[0][0]) if len(frames) > 1 else 0.0
-    bare = bare_invoke_fps(args.model, args.threads, args.seconds)
+    larger = build_in_child(tmp / "larger-model")
+    throughput = {
+        f"{label}/threads={threads}": pipeline_vs_bare(model, threads, video, args, tmp)
+        for label, model in (("default", args.model), ("larger", larger))
+        for threads in sorted({1, args.threads})
+    }
     live = CameraConfig(id="live", backend="litert", realtime=True, fps=15, **common)
     latencies = [f.latency_ms / 1000 for _, f in asyncio.run(run_pipeline(live, args.seconds, 1.0, tmp))]
 
     cameras = [{"id": f"cam{i}", "fps": 10, **common} for i in range(2)]
     results: dict[str, Any] = {
-        "model": str(args.model), "threads": args.threads,
-        "pipeline_frames_per_s": round(ours, 1), "bare_invoke": bare,
-        "pipeline_vs_bare": round(ours / bare["frames_per_s"], 3) if bare["frames_per_s"] else None,
-        "pipeline_ms_per_frame": round(1000 / ours, 2) if ours else None,
+        "model": str(args.model), "threads": args.threads, "throughput": throughput,
         "frame_to_detection_ms": {"n": len(latencies), "p50_ms": _pct(latencies, 0.5), "p99_ms": _pct(latencies, 0.99)},
         "vga_frame": vga_ms(args.model, args.threads),
         "sensor_alarm": sensor_alarms(args, tmp, cameras),
@@ -205,7 +226,7 @@ def main() -> None:
     two_p99 = results["sensor_alarm"]["two_cameras"]["p99_ms"]
     results["sensor_alarm"]["p99_ratio"] = round(two_p99 / none_p99, 2) if none_p99 and two_p99 else None
     results["targets"] = {
-        "pipeline>=0.9x_bare": (results["pipeline_vs_bare"] or 0) >= 0.9,
+        "pipeline>=0.9x_bare": {k: (v["pipeline_vs_bare"] or 0) >= 0.9 for k, v in throughput.items()},
         "vga<25ms": results["vga_frame"]["median_ms"] < 25,
         "alarm_p99_with_cameras<=1.5x": (results["sensor_alarm"]["p99_ratio"] or 1e9) <= 1.5,
     }

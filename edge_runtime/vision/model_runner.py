@@ -35,7 +35,7 @@ from edge_runtime.vision.backends.base import BackendError, InferenceBackend
 from edge_runtime.vision.backends.registry import Registry, default_registry
 from edge_runtime.vision.detections import Detection
 from edge_runtime.vision.postprocess import DecodeError, Postprocessor
-from edge_runtime.vision.preprocess import Preprocessor
+from edge_runtime.vision.preprocess import LetterboxTransform, Preprocessor
 from models.package import Artifact, ModelPackage, PackageError, load_package
 
 BackendConfig = BaseModel | Mapping[str, Any] | None
@@ -165,15 +165,19 @@ class ModelRunner:
         t1 = time.perf_counter()
         outputs = self.backend.infer(tensor)
         t2 = time.perf_counter()
-        if self.postprocessor is None:
-            detections: list[Detection] = []
-        else:
-            try:
-                detections = self.postprocessor(outputs, transform)
-            except DecodeError as exc:
-                raise BackendError(f"{self.manifest.name}: outputs do not decode: {exc}") from None
+        detections = self.decode(outputs, transform)
         t3 = time.perf_counter()
         return detections, outputs, Timings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+
+    def decode(self, outputs: list[np.ndarray], transform: LetterboxTransform) -> list[Detection]:
+        """Detections in frame pixels from raw outputs: the last stage, which a pipelined caller
+        runs on another thread while the back-end already infers the next frame."""
+        if self.postprocessor is None:
+            return []
+        try:
+            return self.postprocessor(outputs, transform)
+        except DecodeError as exc:
+            raise BackendError(f"{self.manifest.name}: outputs do not decode: {exc}") from None
 
     def raw(self, frame_bgr: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """The output tensors (dequantised float32), named as the manifest names them."""

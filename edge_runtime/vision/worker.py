@@ -2,10 +2,12 @@
 
 Started by the supervisor with the ``spawn`` (or ``forkserver``) method: the
 daemon has threads (paho, the SQLite writer), and a forked copy of a threaded
-process can deadlock on a lock some other thread held. Inside the worker a
-capture thread writes the newest frame into shared memory; the main thread
-takes the newest one (older ones are dropped and counted), runs the model at
-most ``fps`` times a second and sends back a :class:`FrameDetections` of small
+process can deadlock on a lock some other thread held. Inside the worker three
+stages overlap, each on its own thread: the capture thread decodes the newest
+frame into shared memory; the main thread takes the newest one (older ones are
+dropped and counted), preprocesses it and runs the model at most ``fps`` times
+a second; the output thread decodes the boxes of that frame while the model
+already runs the next one, and sends back a :class:`FrameDetections` of small
 objects (ids, boxes, lineage, timings). Pixels stay in shared memory: the
 processed frame (for snapshots) and an annotated copy (for the dashboard).
 
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -36,6 +40,7 @@ from .detections import Detection, FrameDetections
 from .frame_buffer import Frame, FrameRing
 from .geometry import Locator
 from .model_runner import ModelRunner
+from .preprocess import LetterboxTransform
 from .sources import Capture, LinkWatch
 
 log = logging.getLogger(__name__)
@@ -83,6 +88,29 @@ class SwapModel:
 @dataclass(slots=True)
 class Stop:
     pass
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A frame preprocessed for ``runner`` (the inference thread re-prepares it if a swap replaced
+    that runner in between: the new model may take another input size)."""
+
+    frame: Frame
+    runner: ModelRunner
+    tensor: np.ndarray
+    transform: LetterboxTransform
+    preprocess_ms: float
+    started: float  # perf_counter at the start of preprocessing
+
+
+@dataclass(slots=True)
+class _Inferred:
+    """A frame the model has run on, for the output thread, with the runner that ran it."""
+
+    prepared: _Prepared
+    runner: ModelRunner
+    outputs: list[np.ndarray]
+    inference_ms: float
 
 
 @dataclass(slots=True)
@@ -144,6 +172,13 @@ class Worker:
         self._swapping = False
         self._last_frame: Frame | None = None
         self._next_annotation = 0.0
+        # stage hand-overs: main (prepare) -> inference -> output; one frame in each at most
+        self._prepared: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)
+        self._inferred: queue.Queue[_Inferred | None] = queue.Queue(maxsize=1)
+        self._model_free = threading.Event()  # the inference thread has taken the last prepared frame
+        self._model_free.set()
+        self._send_lock = threading.Lock()  # three threads send on one pipe
+        self._failure: BaseException | None = None  # from the inference or output thread; ends the worker
         self.processed = 0
 
     def run(self) -> int:
@@ -158,8 +193,19 @@ class Worker:
                 self._send(ModelFailed(self.camera.id, _describe(exc)))
                 return EXIT_MODEL
             self._send(ModelReady(self.camera.id, self._runner.lineage.as_dict()))
-            self._loop()
+            stages = [threading.Thread(target=fn, name=f"{name}-{self.camera.id}", daemon=True)
+                      for fn, name in ((self._infer_loop, "infer"), (self._output_loop, "output"))]
+            for t in stages:
+                t.start()
+            try:
+                self._loop()
+            finally:
+                _put_last(self._prepared)  # the stages finish what they hold, then end in order
+                for t in stages:
+                    t.join(5.0)
             self._runner.close()
+            if self._failure is not None:
+                raise self._failure
             return 0
         finally:
             self._stop.set()
@@ -174,7 +220,7 @@ class Worker:
         next_due = next_beat = 0.0
         while not self._stop.is_set():
             self._commands_in()
-            self._apply_swap()
+            self._report_swap_failure()
             now_mono = time.monotonic()
             if now_mono >= next_beat:
                 self._heartbeat()
@@ -184,6 +230,8 @@ class Worker:
                 self._send(status)
             if now_mono < next_due:  # the rate cap: newer frames keep replacing the one waiting
                 self._stop.wait(min(next_due - now_mono, _WAIT_S))
+                continue
+            if not self._model_free.wait(_WAIT_S):  # the model is busy: the newest frame is taken later
                 continue
             if not self._new_frame.wait(_WAIT_S):
                 continue
@@ -199,25 +247,79 @@ class Worker:
             self._process(frame)
 
     def _process(self, frame: Frame) -> None:
+        """Preprocess on this thread while the model still runs the previous frame."""
+        self._model_free.clear()
+        self._prepared.put(self._prepare(frame, self._runner))
+
+    @staticmethod
+    def _prepare(frame: Frame, runner: ModelRunner) -> _Prepared:
         t0 = time.perf_counter()
-        detections, timings = self._runner.detect(frame.image)
+        tensor, transform = runner.preprocessor(frame.image)
+        return _Prepared(frame, runner, tensor, transform, (time.perf_counter() - t0) * 1e3, t0)
+
+    def _infer_loop(self) -> None:
+        """Inference thread: the model, and model swaps between two frames."""
+        try:
+            while True:
+                try:
+                    item = self._prepared.get(timeout=_WAIT_S)
+                except queue.Empty:
+                    self._apply_swap()  # a camera that sends no frames still takes a new model
+                    continue
+                if item is None:
+                    break
+                self._model_free.set()
+                if self._failure is not None:
+                    continue
+                runner = self._apply_swap()
+                if item.runner is not runner:
+                    item = self._prepare(item.frame, runner)
+                t0 = time.perf_counter()
+                outputs = runner.infer_tensor(item.tensor)
+                self._last_frame = item.frame
+                self._inferred.put(_Inferred(item, runner, outputs, (time.perf_counter() - t0) * 1e3))
+        except BaseException as exc:  # an inference error ends the worker; the supervisor restarts it
+            self._fail(exc)
+        finally:
+            _put_last(self._inferred)
+
+    def _output_loop(self) -> None:
+        """Output thread: decode, place, publish and annotate each inferred frame in order."""
+        while (item := self._inferred.get()) is not None:
+            if self._failure is not None:
+                continue
+            try:
+                self._finish(item)
+            except BaseException as exc:  # an undecodable output ends the worker like an inference error
+                self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None:
+            self._failure = exc
+        self.request_stop()
+
+    def _finish(self, item: _Inferred) -> None:
+        prepared, frame = item.prepared, item.prepared.frame
+        t0 = time.perf_counter()
+        detections = item.runner.decode(item.outputs, prepared.transform)
+        postprocess_ms = (time.perf_counter() - t0) * 1e3
         self._locator.place(detections)
         done = time.time()
         self.spec.processed.write(frame.image, frame.ts, frame.frame_id)  # there before its detections arrive
-        lineage = self._runner.lineage
+        lineage = item.runner.lineage
         h, w = frame.image.shape[:2]
         self._send(FrameDetections(
             camera=self.camera.id, frame_id=frame.frame_id, ts=frame.ts, width=w, height=h,
             detections=detections, model=lineage.model, model_version=lineage.version,
-            model_sha256=lineage.sha256, backend=lineage.backend, inference_ms=timings.inference_ms,
+            model_sha256=lineage.sha256, backend=lineage.backend, inference_ms=item.inference_ms,
             latency_ms=(done - frame.ts) * 1000.0,
-            extra={"preprocess_ms": timings.preprocess_ms, "postprocess_ms": timings.postprocess_ms,
-                   "pipeline_ms": (time.perf_counter() - t0) * 1000.0, "dropped_total": self._reader.dropped},
+            extra={"preprocess_ms": prepared.preprocess_ms, "postprocess_ms": postprocess_ms,
+                   "pipeline_ms": (time.perf_counter() - prepared.started) * 1000.0,
+                   "dropped_total": self._reader.dropped},
         ))
         if done >= self._next_annotation:
             self._next_annotation = done + ANNOTATE_EVERY_S
             self.spec.annotated.write(annotate(frame.image, detections), frame.ts, frame.frame_id)
-        self._last_frame = frame
         self.processed += 1
 
     # -- commands and model swap ---------------------------------------------------------------
@@ -247,15 +349,18 @@ class Worker:
             return
         self._swap = runner
 
-    def _apply_swap(self) -> None:
+    def _report_swap_failure(self) -> None:
         if self._swap_error is not None:
             self._send(ModelFailed(self.camera.id, self._swap_error, swap=True))
             self._swap_error, self._swapping = None, False
-        if self._swap is None:
-            return
-        runner, self._swap, self._swapping = self._swap, None, False
-        self._runner = self._runner.swap(runner)
-        self._send(ModelReady(self.camera.id, runner.lineage.as_dict(), swapped=True))
+
+    def _apply_swap(self) -> ModelRunner:
+        """On the inference thread, between two frames: the old runtime is closed only when idle."""
+        if self._swap is not None:
+            runner, self._swap, self._swapping = self._swap, None, False
+            self._runner = self._runner.swap(runner)
+            self._send(ModelReady(self.camera.id, runner.lineage.as_dict(), swapped=True))
+        return self._runner
 
     def _heartbeat(self) -> None:
         self._send(Heartbeat(self.camera.id, time.time(), {
@@ -265,9 +370,23 @@ class Worker:
 
     def _send(self, message: object) -> None:
         try:
-            self._results.send(message)
+            with self._send_lock:
+                self._results.send(message)
         except (BrokenPipeError, OSError):  # the supervisor is gone
             self.request_stop()
+
+
+def _put_last(stage: queue.Queue[Any]) -> None:
+    """Ends a stage thread after what it holds: its input may be full only while it is alive."""
+    while True:
+        try:
+            stage.put(None, timeout=_WAIT_S)
+            return
+        except queue.Full:
+            try:
+                stage.get_nowait()  # its thread is gone (a failure): drop what it never took
+            except queue.Empty:
+                pass
 
 
 def _describe(exc: BaseException) -> str:

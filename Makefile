@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-APT_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev
+APT_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DURATION ?= 90
 PYTEST_ARGS ?=

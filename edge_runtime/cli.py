@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+from edge_runtime.accounts_cli import add_accounts_parser
 from edge_runtime.config import ConfigError, SiteConfig, load_config
 from edge_runtime.logs import setup_logging
 from edge_runtime.vision.infer_cli import add_infer_parser
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", default="demo.yaml", help="scenario file or name of a shipped one")
     p.set_defaults(func=cmd_demo)
 
+    add_accounts_parser(sub)
     add_decode_parser(sub)
     add_infer_parser(sub)
     return parser

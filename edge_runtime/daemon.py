@@ -75,6 +75,7 @@ class EdgeDaemon:
         bus = self.bus
         bus.subscribe(Observation, self.fusion.on_observation)
         bus.subscribe(Observation, self.store.record_observation)
+        self.fusion.on_exposure_minute(self.store.record_exposure_minute)
         bus.subscribe(ConditionUpdate, self.restore_watch.on_condition)
         bus.subscribe(ConditionUpdate, self.alarms.update)
         notifier = MqttNotifier(self.link, self.topics, siren_zones=[z.id for z in self.config.zones if z.siren])

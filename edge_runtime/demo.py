@@ -22,12 +22,14 @@ import yaml
 from edge_runtime.alarms.model import AlarmTransition, PreAlarm, TransitionCause
 from edge_runtime.config import SiteConfig, parse_config
 from edge_runtime.daemon import EdgeDaemon
+from edge_runtime.dashboard.passwords import hash_password
 from edge_runtime.local_broker import LocalBroker, port_open
 from firmware_bridge.sim.camera import add_demo_cameras
 from firmware_bridge.sim.scenario import Scenario, load_scenario
 from firmware_bridge.sim.site_sim import SiteSimulator
 
 HOST = "127.0.0.1"
+DEMO_LOGIN = ("supervisor", "siteguard-demo")  # name, password: printed in the banner
 _SHOWN = {TransitionCause.RAISED, TransitionCause.ESCALATED, TransitionCause.ACKNOWLEDGED, TransitionCause.CLOSED}
 
 
@@ -35,6 +37,16 @@ def demo_site_data() -> dict[str, Any]:
     """The shipped demo site (workers, zones, detectors, shortened demo timers)."""
     text = resources.files("firmware_bridge.sim").joinpath("demo_site.yaml").read_text(encoding="utf-8")
     return dict(yaml.safe_load(text))
+
+
+def with_demo_account(base: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with a supervisor account for the dashboard, hashed now: no hash ships in the package."""
+    name, password = DEMO_LOGIN
+    account = {"name": name, "display_name": "Demo supervisor", "role": "supervisor",
+               "password_hash": hash_password(password)}
+    dashboard = dict(base.get("dashboard") or {})
+    dashboard["accounts"] = [*dashboard.get("accounts", []), account]
+    return {**base, "dashboard": dashboard}
 
 
 def resolve_scenario(name_or_path: str) -> Scenario:
@@ -105,6 +117,7 @@ async def run_demo(
     print("rendering the demo camera's video of the simulated site ...", flush=True)
     base = await asyncio.to_thread(add_demo_cameras, base, sim.world, sim.scenario, data_dir,
                                    duration_s or sim.scenario.duration_s)
+    base = await asyncio.to_thread(with_demo_account, base)
     config = demo_config(base, sim, mqtt_port=mqtt_port, http_port=http_port, data_dir=data_dir)
     daemon = EdgeDaemon(config)
     printer = AlarmPrinter(time.time())
@@ -145,6 +158,7 @@ def _print_banner(config: SiteConfig, daemon: EdgeDaemon, own_broker: bool, data
         f"{len(config.detectors)} detectors, {len(config.serial)} serial ports",
         f"  broker    {broker}",
         f"  watch     mosquitto_sub -h {config.mqtt.host} -p {config.mqtt.port} -t 'siteguard/{site}/#' -v",
+        f"  dashboard {daemon.http.url}/   sign in as {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}",
         f"  health    {daemon.http.url}/healthz   ready: {daemon.http.url}/readyz",
         f"  database  {config.storage.path}",
         f"  runs      {'for %.0f s' % duration if duration else 'until Ctrl-C'}",

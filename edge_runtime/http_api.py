@@ -1,4 +1,4 @@
-"""The daemon's HTTP endpoints: health for the orchestrator (dashboard later)."""
+"""The daemon's HTTP server: health for the orchestrator, and the supervisors' dashboard."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -6,18 +6,20 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from edge_runtime.config.devices import HttpSettings
+from edge_runtime.dashboard import setup_dashboard
+from edge_runtime.dashboard.api import public
+from edge_runtime.dashboard.keys import DAEMON
 
 if TYPE_CHECKING:
     from edge_runtime.daemon import EdgeDaemon
 
-DAEMON = web.AppKey("daemon", object)
-
-
+@public
 async def healthz(request: web.Request) -> web.Response:
     """Alive: the event loop answers. K3s restarts the pod when this fails."""
     return web.json_response({"status": "alive"})
 
 
+@public
 async def readyz(request: web.Request) -> web.Response:
     """Ready: broker connected, storage writable, every sensor port open."""
     daemon: EdgeDaemon = request.app[DAEMON]  # type: ignore[assignment]
@@ -30,6 +32,8 @@ def create_app(daemon: "EdgeDaemon") -> web.Application:
     app[DAEMON] = daemon
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if daemon.config.dashboard.enabled:
+        setup_dashboard(app, daemon)
     return app
 
 
@@ -41,6 +45,11 @@ class HttpServer:
         self._settings = settings
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+
+    @property
+    def app(self) -> web.Application | None:
+        """The running application, with the dashboard's state at ``app[DASHBOARD]``."""
+        return self._runner.app if self._runner else None
 
     @property
     def url(self) -> str | None:

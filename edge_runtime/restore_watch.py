@@ -11,11 +11,17 @@ from __future__ import annotations
 
 from typing import Callable
 
-from edge_runtime.alarms.model import Alarm, AlarmKind, ConditionUpdate, Subject
+from edge_runtime.alarms.model import SUPERVISOR_KINDS, Alarm, AlarmKind, ConditionUpdate, Subject
 from edge_runtime.config import SiteConfig
 
 MARGIN_S = 30.0
 K = AlarmKind
+
+
+def manual(alarm: Alarm) -> bool:
+    """Raised by a supervisor (a siren sounded, an evacuation ordered): no sensor re-confirms it,
+    so it stays until a supervisor ends it, across restarts too."""
+    return alarm.kind in SUPERVISOR_KINDS or alarm.condition.startswith("manual:")
 
 
 def redetect_s(kind: AlarmKind, config: SiteConfig) -> float:
@@ -50,7 +56,7 @@ class RestoredConditionWatch:
     def arm(self, alarms: list[Alarm]) -> None:
         now = self._clock()
         for alarm in alarms:
-            if alarm.condition_active:
+            if alarm.condition_active and not manual(alarm):
                 self._waiting[alarm.key] = (now + redetect_s(alarm.kind, self._config), alarm)
 
     def on_condition(self, update: ConditionUpdate) -> None:

@@ -52,6 +52,12 @@ class AlarmKind(str, enum.Enum):
     PPE_MISSING = "ppe_missing"  # a person without helmet/vest near a tagged worker
     PERSON_DOWN = "person_down"  # a camera sees a person lying on the ground
     CAMERA_OFFLINE = "camera_offline"
+    MANUAL_SIREN = "manual_siren"  # a supervisor sounded a zone siren from the dashboard
+
+
+# Kinds that people raise (dashboard zone actions), not sensors: no scenario or
+# sensor rule produces them. ZONE_EVACUATE is absent: detectors order it too.
+SUPERVISOR_KINDS = frozenset({AlarmKind.MANUAL_SIREN})
 
 
 class SubjectKind(str, enum.Enum):

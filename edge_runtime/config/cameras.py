@@ -60,6 +60,7 @@ class CameraConfig(StrictModel):
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Used in alarm condition keys and snapshot names")
     name: str = ""
+    position: tuple[float, float] | None = Field(None, description="(x, y) site metres of the camera on the dashboard map")
     source: int | str = Field(
         description="Video file, folder of images (name order), rtsp:// or http(s):// URL, /dev/videoN, "
         "or an integer V4L2 device index"

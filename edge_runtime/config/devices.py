@@ -15,6 +15,9 @@ class Detector(StrictModel):
     id: str
     kind: Literal["portable", "fixed"]
     zone: str | None = Field(None, description="Zone of a fixed detector")
+    position: tuple[float, float] | None = Field(
+        None, description="(x, y) site metres of a fixed detector on the dashboard map (default: its zone's centre)"
+    )
     gases: tuple[Gas, ...] = ()
     period_s: float = Field(5.0, gt=0, description="Expected reading period (stale after faults.stale_after_s)")
     last_bump: str | None = Field(None, description="ISO date of the last bump test")

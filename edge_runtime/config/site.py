@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, model_validator
 from .alarms import AlarmSettings
 from .base import StrictModel
 from .cameras import CameraConfig, VisionSettings
+from .dashboard import DashboardSettings
 from .devices import ControllerSettings, Detector, HttpSettings, MqttSettings, SerialPort, StorageSettings
 from .gas import GasSettings
 from .people import BatterySettings, CheckInSettings, HeartRateSettings, ManDownSettings, Worker
@@ -48,6 +49,7 @@ class SiteConfig(StrictModel):
     http: HttpSettings = HttpSettings()
     cameras: tuple[CameraConfig, ...] = ()
     vision: VisionSettings = VisionSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     device_id: str = Field("edge-1", pattern=r"^[A-Za-z0-9_.-]+$", description="This edge node's id")
 
     @model_validator(mode="after")
@@ -84,6 +86,7 @@ class SiteConfig(StrictModel):
             for j, view in enumerate(c.zones):
                 if view.zone not in zone_ids:
                     problems.append(f"cameras.{i}.zones.{j}.zone: unknown zone {view.zone!r}")
+        _unique("dashboard.accounts", [a.name for a in self.dashboard.accounts], problems)
         if problems:
             raise ValueError("\n".join(problems))
         return self

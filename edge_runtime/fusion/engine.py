@@ -166,6 +166,19 @@ class FusionEngine:
             "last_seen": max(seen) if seen else None,
         }
 
+    def on_exposure_minute(self, record: Callable[[str, str, float, float], None]) -> None:
+        """``record(worker, gas, minute_ts, mean)`` for every closed exposure minute (the store's
+        exposure_minutes: shift reports and the cloud's history)."""
+        self._gas.exposure.on_minute = record
+
+    def equipment_position(self, equipment_id: str) -> tuple[float, float] | None:
+        """Site (x, y) of a piece of equipment: its GPS tag's last fix, else its configured position."""
+        pos = self._positions.get(f"equipment:{equipment_id}")
+        if pos is not None:
+            return (pos.x, pos.y)
+        equipment = next((e for e in self._config.equipment if e.id == equipment_id), None)
+        return equipment.position if equipment is not None else None
+
     def zone_occupants(self, zone_id: str) -> set[str]:
         return set(self._geofence.occupants(zone_id))
 

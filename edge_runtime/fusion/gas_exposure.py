@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import islice, repeat
 from typing import Any
 
@@ -40,7 +40,7 @@ class Exposure:
     __slots__ = (
         "_stel_n", "_twa_n", "_moving", "_gap_s", "_values", "_minute", "_sum", "_n", "_shift_sum",
         "last_ts", "stel", "twa", "stel_periods", "stel_over", "stel_last_end", "_stel_tail", "_twa_base",
-        "twa_alarmed",
+        "twa_alarmed", "last_closed",
     )
 
     def __init__(self, settings: ExposureSettings) -> None:
@@ -63,6 +63,7 @@ class Exposure:
         self.twa_alarmed = False  # the TWA was last judged over its limit
         self._stel_tail = 0.0  # closed minutes that stay in the STEL window with the open one
         self._twa_base = 0.0  # likewise for TWA
+        self.last_closed: tuple[float, float] | None = None  # (minute start ts, mean) of the last minute with readings
 
     def add(self, ts: float, value: float) -> bool:
         """Take one raw reading; returns True when it closed a minute (STEL/TWA changed)."""
@@ -154,6 +155,7 @@ class Exposure:
     def _close(self, to_minute: int) -> None:
         assert self._minute is not None
         value = self._sum / self._n if self._n else 0.0
+        self.last_closed = (self._minute * 60.0, value) if self._n else None
         self._values.append(value)
         self._shift_sum += value
         missing = min(to_minute - self._minute - 1, self._values.maxlen or 0)
@@ -189,6 +191,9 @@ class ExposureBook:
         self._settings = settings
         self._workers = set(workers)
         self._book: dict[str, dict[Gas, Exposure]] = {}
+        # told of every closed minute with readings (worker, gas, minute start ts, mean): the store
+        # keeps them for shift reports and the cloud
+        self.on_minute: Callable[[str, str, float, float], None] | None = None
 
     def add(self, worker_id: str, gas: Gas, ts: float, value: float) -> Exposure:
         """Take a reading; returns the accumulator (its running STEL/TWA are to be judged)."""
@@ -196,12 +201,20 @@ class ExposureBook:
         exp = gases.get(gas)
         if exp is None:
             exp = gases[gas] = Exposure(self._settings)
-        exp.add(ts, value)
+        if exp.add(ts, value):
+            self._closed(worker_id, gas, exp)
         return exp
 
     def roll(self, now: float) -> list[tuple[str, Gas, Exposure]]:
         """Close the minute the clock has left; returns the accumulators that changed."""
-        return [(w, gas, exp) for w, gases in self._book.items() for gas, exp in gases.items() if exp.roll(now)]
+        changed = [(w, gas, exp) for w, gases in self._book.items() for gas, exp in gases.items() if exp.roll(now)]
+        for w, gas, exp in changed:
+            self._closed(w, gas, exp)
+        return changed
+
+    def _closed(self, worker_id: str, gas: Gas, exp: Exposure) -> None:
+        if self.on_minute is not None and exp.last_closed is not None:
+            self.on_minute(worker_id, gas.value, *exp.last_closed)
 
     def of(self, worker_id: str) -> dict[Gas, Exposure]:
         return self._book.get(worker_id, {})

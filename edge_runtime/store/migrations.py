@@ -125,6 +125,36 @@ def _initial(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0002_dashboard")
+def _dashboard(db: Database) -> None:
+    # Dashboard accounts managed on the device (`siteguard accounts`); site-file accounts are not copied here.
+    db.execute(
+        """CREATE TABLE accounts (
+            name TEXT PRIMARY KEY,
+            display_name TEXT NOT NULL DEFAULT '',
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'supervisor', 'admin')),
+            password_hash TEXT NOT NULL,
+            created_ts REAL NOT NULL,
+            updated_ts REAL NOT NULL
+        )"""
+    )
+    # Supervisors' zone actions (siren, evacuate, all clear): who, when, where, with the alarm they touched.
+    db.execute(
+        """CREATE TABLE zone_actions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            zone TEXT NOT NULL,
+            action TEXT NOT NULL,
+            "by" TEXT NOT NULL,
+            ts REAL NOT NULL,
+            note TEXT,
+            alarm_id TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX zone_actions_ts ON zone_actions (ts)")
+    db.execute("CREATE INDEX alarms_raised ON alarms (raised_ts)")
+    db.execute("CREATE INDEX transitions_ts ON transitions (ts)")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; return the names of every applied one, in order."""
     MIGRATIONS.apply(db)

@@ -69,3 +69,22 @@ def test_timer_based_kinds_get_their_detection_time() -> None:
     md = CONFIG.man_down
     assert redetect_s(AlarmKind.MAN_DOWN, CONFIG) >= md.no_motion_s + md.cancel_window_s
     assert redetect_s(AlarmKind.HR_HIGH, CONFIG) >= CONFIG.heart_rate.sustained_high_s
+
+
+def test_supervisor_raised_conditions_survive_a_restart() -> None:
+    """No sensor re-confirms an ordered evacuation or a sounded siren: only a supervisor ends them."""
+    clock = Clock()
+    zone = Subject(SubjectKind.ZONE, "tank")
+    before = AlarmEngine(CONFIG.alarms, lambda t: None, clock=clock)
+    before.update(ConditionUpdate(zone, "manual:evacuate", AlarmKind.ZONE_EVACUATE, True, Priority.CRITICAL,
+                                  "Evacuation ordered", clock.now))
+    before.update(ConditionUpdate(zone, "manual:siren", AlarmKind.MANUAL_SIREN, True, Priority.HIGH,
+                                  "Siren sounded", clock.now))
+    stored = before.active()
+    engine = AlarmEngine(CONFIG.alarms, lambda t: None, clock=clock)
+    watch = RestoredConditionWatch(CONFIG, engine.update, clock)
+    engine.restore(stored)
+    watch.arm(stored)
+    clock.now += 3600
+    watch.tick(clock.now)
+    assert all(a.condition_active for a in engine.active()) and len(engine.active()) == 2

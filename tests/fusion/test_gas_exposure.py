@@ -116,3 +116,19 @@ def test_snapshot_restore_continues_exactly(mode: Literal["cumulative", "moving"
         feed_minutes(ex, t + 60, readings[24:])
     assert (restored.stel, restored.twa) == pytest.approx((control.stel, control.twa))
     assert restored.twa > 0 and restored.stel > 0
+
+
+def test_book_reports_each_closed_minute_with_readings() -> None:
+    """Closed minutes go to the store (shift reports); a gap minute without readings is not a row."""
+    from edge_runtime.fusion.gas_exposure import ExposureBook
+    from firmware_bridge.readings import Gas
+
+    book = ExposureBook(ExposureSettings(), ["w1"])
+    minutes: list[tuple[str, str, float, float]] = []
+    book.on_minute = lambda *row: minutes.append(row)
+    book.add("w1", Gas.H2S, T0 + 1, 4.0)
+    book.add("w1", Gas.H2S, T0 + 31, 8.0)
+    book.add("w1", Gas.H2S, T0 + 61, 2.0)  # closes the first minute by a reading
+    assert minutes == [("w1", "H2S", T0, 6.0)]
+    book.roll(T0 + 3 * 60 + 5)  # closes the second by the clock; the third had no reading
+    assert minutes[1:] == [("w1", "H2S", T0 + 60, 2.0)]

@@ -1,0 +1,139 @@
+"""``/alarms``: the open alarms, and what supervisors do to them (ack, verdict, shelve).
+
+Every action goes straight to the alarm engine, on the loop (it is the alarm
+path and takes microseconds), under the signed-in supervisor's name; the
+engine's transition then reaches MQTT and SQLite as an MQTT ack would.
+The functions below the handlers take the engine and a name, so they can be
+used and tested without HTTP.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, cast
+
+from aiohttp import web
+
+from edge_runtime.alarms.engine import AlarmEngine, AlarmRequestError, FloodSummary, UnknownAlarm
+from edge_runtime.alarms.model import Alarm, AlarmState, Verdict
+
+from .api import ApiError, ApiRegistry
+from .history import read, stored_alarm
+from .keys import DAEMON
+from .roles import Role
+from .schemas import AckIn, AlarmList, AlarmOut, FloodOut, ShelveIn, VerdictIn
+from .security import current_session
+
+if TYPE_CHECKING:
+    from edge_runtime.daemon import EdgeDaemon
+
+ACKABLE = frozenset({AlarmState.UNACK, AlarmState.RTN_UNACK})  # as the MQTT ack handler (daemon._on_ack)
+_ERRORS = (404, 409)
+
+
+def register(api: ApiRegistry) -> None:
+    """Declares the alarm endpoints on ``api``."""
+
+    @api.route("GET", "/alarms", role=Role.VIEWER, summary="Open alarms, most urgent first", tag="alarms",
+               response=AlarmList)
+    async def list_alarms(request: web.Request) -> AlarmList:
+        """Open alarms by priority (highest first), then newest first, with the flood in progress."""
+        return open_alarms(_daemon(request).alarms)
+
+    @api.route("GET", "/alarms/{alarm_id}", role=Role.VIEWER, summary="One alarm, open or closed", tag="alarms",
+               response=AlarmOut, errors=(404,))
+    async def get_alarm(request: web.Request, alarm_id: str) -> AlarmOut:
+        daemon = _daemon(request)
+        try:
+            return alarm_out(daemon.alarms.get(alarm_id))
+        except UnknownAlarm:
+            stored = await read(daemon.config.storage.path, lambda conn: stored_alarm(conn, alarm_id))
+        if stored is None:
+            raise ApiError(404, f"unknown alarm {alarm_id!r}")
+        return stored
+
+    @api.route("POST", "/alarms/{alarm_id}/ack", role=Role.SUPERVISOR, summary="Acknowledge an alarm",
+               tag="alarms", body=AckIn, response=AlarmOut, errors=_ERRORS)
+    async def ack(request: web.Request, alarm_id: str, body: AckIn) -> AlarmOut:
+        """Acknowledge as the signed-in supervisor, optionally with a verdict and a note."""
+        return acknowledge(_daemon(request).alarms, alarm_id, current_session(request).name, body)
+
+    @api.route("POST", "/alarms/{alarm_id}/verdict", role=Role.SUPERVISOR, summary="Confirm or mark a false alarm",
+               tag="alarms", body=VerdictIn, response=AlarmOut, errors=_ERRORS)
+    async def verdict(request: web.Request, alarm_id: str, body: VerdictIn) -> AlarmOut:
+        """Label an open or recently closed alarm: the training label for the cloud."""
+        return give_verdict(_daemon(request).alarms, alarm_id, current_session(request).name, body)
+
+    @api.route("POST", "/alarms/{alarm_id}/shelve", role=Role.SUPERVISOR, summary="Shelve an alarm", tag="alarms",
+               body=ShelveIn, response=AlarmOut, errors=(*_ERRORS, 422))
+    async def shelve(request: web.Request, alarm_id: str, body: ShelveIn) -> AlarmOut:
+        """Hide an open alarm for a while, with a reason; it comes back by itself at the end."""
+        daemon = _daemon(request)
+        longest = daemon.config.alarms.max_shelve_s
+        if body.duration_s > longest:
+            raise ApiError(422, "invalid body", [f"body.duration_s: this site shelves for at most {longest:g} s"])
+        return shelve_alarm(daemon.alarms, alarm_id, current_session(request).name, body)
+
+    @api.route("POST", "/alarms/{alarm_id}/unshelve", role=Role.SUPERVISOR, summary="Unshelve an alarm",
+               tag="alarms", response=AlarmOut, errors=_ERRORS)
+    async def unshelve(request: web.Request, alarm_id: str) -> AlarmOut:
+        with refusals():
+            return alarm_out(_daemon(request).alarms.unshelve(alarm_id, current_session(request).name))
+
+
+def open_alarms(engine: AlarmEngine) -> AlarmList:
+    alarms = sorted(engine.active(), key=lambda a: (-a.priority, -a.raised_ts, a.alarm_id))
+    return AlarmList(alarms=[alarm_out(a) for a in alarms], flood=flood_out(engine.flood_summary()))
+
+
+def flood_out(flood: FloodSummary | None) -> FloodOut:
+    """What the page shows of a flood: how many alarms, and the open ones per priority."""
+    if flood is None:
+        return FloodOut(active=False)
+    open_counts = ", ".join(f"{n} {p.name.lower()}" for p, n in flood.open_by_priority.items() if n)
+    return FloodOut(
+        active=True, group=flood.group, count=flood.raised, since=flood.started_ts,
+        summary=f"Alarm flood: {flood.raised} alarm{'s' if flood.raised != 1 else ''} raised; "
+                f"open: {open_counts or 'none'}",
+    )
+
+
+def acknowledge(engine: AlarmEngine, alarm_id: str, by: str, body: AckIn) -> AlarmOut:
+    """Acknowledge (with an optional verdict): 409 unless the alarm waits for an acknowledgement."""
+    with refusals():
+        state = engine.get(alarm_id).state
+        if state not in ACKABLE:
+            hint = [f"give a verdict with POST /api/v1/alarms/{alarm_id}/verdict"] if body.verdict else []
+            raise ApiError(409, f"alarm {alarm_id} is {state.value}: only an unacknowledged alarm can be acknowledged",
+                           hint)
+        verdict = Verdict(body.verdict) if body.verdict else None
+        return alarm_out(engine.acknowledge(alarm_id, by, note=body.note, verdict=verdict))
+
+
+def give_verdict(engine: AlarmEngine, alarm_id: str, by: str, body: VerdictIn) -> AlarmOut:
+    with refusals():
+        return alarm_out(engine.set_verdict(alarm_id, Verdict(body.verdict), by, note=body.note))
+
+
+def shelve_alarm(engine: AlarmEngine, alarm_id: str, by: str, body: ShelveIn) -> AlarmOut:
+    with refusals():
+        return alarm_out(engine.shelve(alarm_id, by, body.duration_s, body.reason))
+
+
+def alarm_out(alarm: Alarm) -> AlarmOut:
+    return AlarmOut.model_validate(alarm.to_record())
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """The engine's refusals as API errors: an unknown id is 404, a state that forbids the action 409."""
+    try:
+        yield
+    except UnknownAlarm as exc:
+        raise ApiError(404, str(exc)) from None
+    except AlarmRequestError as exc:
+        raise ApiError(409, str(exc)) from None
+
+
+def _daemon(request: web.Request) -> EdgeDaemon:
+    return cast("EdgeDaemon", request.app[DAEMON])

@@ -1,0 +1,151 @@
+// The live page: signs in the page (session + CSRF token), loads the snapshots,
+// then keeps them current from the event stream.
+import { session, get, signOut, ApiError } from "./api.js";
+import { state, on, emit, applyAlarm, applyWorkers, refreshAlarms } from "./state.js";
+import { setTimeZone, clockTime, nowSeconds } from "./util.js";
+import { setupMap } from "./map.js";
+import { setupAlarms } from "./alarms.js";
+import { setupWorkers } from "./workers.js";
+import { setupCameras, loadCameras, applyCameraEvent } from "./cameras.js";
+import { setupZones, loadZoneLog, applyZoneAction } from "./zones.js";
+import { setupSound, alarmSound } from "./sound.js";
+import { LiveStream, staleText } from "./live.js";
+
+const SITE_REFRESH_MS = 15000;
+const $ = (id) => document.getElementById(id);
+const errors = new Map(); // what failed -> message
+
+function showError(what, err) {
+  if (err && err.status === 401) return; // on the way to the login form
+  if (err) errors.set(what, `${what}: ${err instanceof ApiError ? err.text : err}`);
+  else errors.delete(what);
+  const box = $("error-banner");
+  box.textContent = [...errors.values()].join(" · ");
+  box.hidden = errors.size === 0;
+}
+
+async function guarded(what, fn) {
+  try {
+    const out = await fn();
+    showError(what, null);
+    return out;
+  } catch (err) {
+    showError(what, err);
+    return null;
+  }
+}
+
+// -- snapshots ---------------------------------------------------------------------------------
+
+async function loadSite() {
+  const site = await get("/site");
+  state.site = site;
+  setTimeZone(site.timezone);
+  $("site-name").textContent = site.site_name;
+  document.title = `SiteGuard — ${site.site_name}`;
+  emit("site", site);
+  return site;
+}
+
+let siteTimer = null;
+function siteSoon(delay = 400) {
+  if (siteTimer) return;
+  siteTimer = setTimeout(() => {
+    siteTimer = null;
+    guarded("Site plan", loadSite);
+  }, delay);
+}
+
+const loadWorkers = async () => applyWorkers(await get("/workers"));
+const loadAlarms = () => refreshAlarms(() => get("/alarms"));
+
+let alarmTimer = null;
+function alarmsSoon() {
+  if (alarmTimer) return;
+  alarmTimer = setTimeout(() => {
+    alarmTimer = null;
+    guarded("Alarms", loadAlarms);
+  }, 1000);
+}
+
+function resync() {
+  guarded("Alarms", loadAlarms);
+  guarded("Workers", loadWorkers);
+  guarded("Site plan", loadSite);
+  guarded("Cameras", loadCameras);
+  guarded("Zone log", loadZoneLog);
+}
+
+// -- freshness ---------------------------------------------------------------------------------
+
+function setStale(isStale, since) {
+  const banner = $("stale-banner");
+  document.body.classList.toggle("live-stale", isStale);
+  banner.hidden = !isStale;
+  if (isStale) banner.textContent = `⚠ ${staleText(since)}`;
+  const indicator = $("live-state");
+  indicator.textContent = isStale ? "✖ Stale" : "● Live";
+  indicator.className = `live-state ${isStale ? "bad" : "ok"}`;
+}
+
+// -- start -------------------------------------------------------------------------------------
+
+async function main() {
+  let me;
+  try {
+    me = await session();
+  } catch (err) {
+    showError("Session", err);
+    return;
+  }
+  state.me = me;
+  document.body.classList.add(`role-${me.role}`);
+  document.body.dataset.role = me.role;
+  $("user").textContent = `${me.display_name || me.name} · ${me.role}`;
+  $("logout").addEventListener("click", signOut);
+
+  setupSound($("sound-toggle"), $("sound-hint"), $("sound-enable"));
+  setupMap($("site-map"));
+  setupAlarms($("alarm-list"), $("alarms-empty"), $("alarm-counts"), $("flood-banner"));
+  setupWorkers($("worker-list"), $("worker-card"));
+  setupZones($("zone-list"), $("zone-log"), $("zone-log-empty"));
+  setupCameras($("camera-grid"), $("cameras-empty"));
+  on("site-dirty", () => siteSoon());
+
+  const site = await guarded("Site plan", loadSite);
+  await Promise.all([
+    guarded("Workers", loadWorkers),
+    guarded("Alarms", loadAlarms),
+    guarded("Cameras", loadCameras),
+    guarded("Zone log", loadZoneLog),
+  ]);
+
+  const live = new LiveStream({
+    staleAfterS: (site && site.page_stale_after_s) || 5,
+    resync,
+    onStale: setStale,
+    onClosed: () => { get("/session").catch(() => {}); }, // a 401 there goes to the login form
+    handlers: {
+      alarm: (ev) => {
+        if (!ev || !ev.alarm) return;
+        applyAlarm(ev.alarm, ev.cause, { fromStream: true });
+        alarmSound(ev.alarm, ev.cause);
+        if (ev.alarm.flood_group || (state.flood && state.flood.active)) alarmsSoon();
+        siteSoon(); // zone colours and sirens follow the alarms
+      },
+      workers: (list) => list && applyWorkers(list),
+      camera: (ev) => ev && applyCameraEvent(ev),
+      zone_action: (action) => action && applyZoneAction(action),
+    },
+  });
+  live.start();
+  setStale(false, nowSeconds());
+
+  setInterval(() => { $("clock").textContent = clockTime(nowSeconds()); }, 1000);
+  $("clock").textContent = clockTime(nowSeconds());
+  setInterval(() => siteSoon(0), SITE_REFRESH_MS);
+  document.body.classList.remove("loading");
+  document.body.dataset.ready = "true";
+}
+
+main();

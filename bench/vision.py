@@ -20,12 +20,14 @@ For the same model and thread count, in one run:
    on a pty -> alert at an MQTT subscriber, under its background load) with
    two cameras running vs none. Target <= 1.5x.
 
-    python bench/vision.py [--model DIR] [--threads 2] [--seconds 8] [--probes 100] [--rounds 3] [--workers 50]
+    python bench/vision.py [--model DIR] [--threads N] [--seconds 8] [--probes 100] [--rounds 3] [--workers 50]
+"""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -195,7 +197,9 @@ def sensor_alarms(args: argparse.Namespace, tmp: Path, cameras: list[dict[str, A
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model package (default: the shipped one)")
-    p.add_argument("--threads", type=int, default=2, help="inference threads (pipeline and bare loop alike)")
+    p.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                   help="inference threads per camera (pipeline and bare loop alike); default: half the cores, "
+                   "so decoding, the other stages and the daemon keep theirs (docs/cameras.md, Tuning)")
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--probes", type=int, default=100, help="alarm probes per run")
     p.add_argument("--rounds", type=int, default=3, help="alternating runs without and with cameras")

@@ -171,4 +171,8 @@ class EdgeDaemon:
             "storage": self.store.stats.priority_pending_retry == 0,
             "sensors": self.sensors.ready(),
         }
-        return {"ready": all(checks.values()), "checks": checks, "ports": ports}
+        report: dict[str, object] = {"ready": all(checks.values()), "checks": checks, "ports": ports}
+        if self.vision is not None:  # shown, not gating: the sensor alarm path works without cameras
+            report["cameras"] = {cid: {"online": s["online"], "reason": s["reason"], "restarts": s["restarts"]}
+                                 for cid, s in self.vision.status().items()}
+        return report

@@ -73,7 +73,10 @@ class CameraConfig(StrictModel):
     model: Path = Field(DEFAULT_MODEL, description="Model package directory or .tar archive")
     backend: Literal["auto", "litert", "onnxruntime", "tensorrt"] = "auto"
     fps: float = Field(5.0, gt=0, le=1000, description="Processing rate cap; newer frames replace unprocessed ones")
-    threads: int = Field(2, ge=1, le=64, description="Inference threads of this camera's runtime")
+    threads: int = Field(
+        1, ge=1, le=64, description="Inference threads of this camera's runtime; leave cores for decoding and the daemon "
+        "(docs/cameras.md, Tuning)",
+    )
     max_width: int = Field(1280, ge=64, description="Larger frames are scaled down to fit (bounds shared memory)")
     max_height: int = Field(720, ge=64)
     offline_after_s: float = Field(5.0, gt=0, description="No frame for this long = camera offline")

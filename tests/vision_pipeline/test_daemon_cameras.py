@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiohttp
+
 from edge_runtime.config.cameras import CameraConfig
 from edge_runtime.daemon import EdgeDaemon
 from firmware_bridge.sim.camera import (
@@ -77,6 +79,9 @@ async def test_a_person_on_video_in_a_restricted_zone_raises_camera_intruder_on_
             sidecar = json.loads(next(snapshots.glob("*camera_intruder.json")).read_text())
             assert sidecar["camera"] == CAMERA and sidecar["model"]["sha256"] and sidecar["detections"]
             assert (snapshots / next(snapshots.glob("*camera_intruder.json")).with_suffix(".jpg").name).exists()
+            async with aiohttp.ClientSession() as http, http.get(f"{daemon.http.url}/readyz") as resp:
+                ready = await resp.json()
+            assert ready["cameras"][CAMERA]["online"] is True and "camera" not in ready["checks"]
 
 
 async def test_killing_the_camera_worker_never_stalls_a_gas_alarm(

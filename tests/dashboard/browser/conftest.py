@@ -7,6 +7,7 @@ the system's /usr/bin/chromium is used, and the tests skip without it.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -30,9 +31,7 @@ CHROMIUM_ARGS = [
 def _skip_reason() -> str | None:
     if not CHROMIUM.exists():
         return f"{CHROMIUM} is missing (apt-get install chromium); the browser tests need a real Chromium"
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         return "the playwright package is not installed (pip install -e '.[dev]')"
     return None  # no broker: the mosquitto fixture skips with its own reason
 

@@ -5,19 +5,28 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-APT_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev chromium
+APT_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev
+TEST_APT_PACKAGES := chromium  # the dashboard's browser tests drive the system Chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DURATION ?= 90
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench system-deps venv clean
+.PHONY: demo test bench system-deps test-deps venv clean
 
-system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# apt-install what of $(1) is missing
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+endef
+
+system-deps:
+	$(call apt_install,$(APT_PACKAGES))
+
+test-deps:
+	$(call apt_install,$(TEST_APT_PACKAGES))
 
 $(STAMP): setup.cfg pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +39,7 @@ venv: system-deps $(STAMP)
 demo: venv
 	$(PY) -m edge_runtime demo $(if $(DURATION),--duration $(DURATION),)
 
-test: venv
+test: venv test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv

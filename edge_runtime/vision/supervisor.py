@@ -173,7 +173,7 @@ class VisionSupervisor:
         return cam.rings[1].find(frame_id) if cam is not None else None
 
     def annotated_frame(self, camera: str) -> Frame | None:
-        """The newest annotated frame (boxes drawn): the dashboard's live view."""
+        """The newest annotated frame (image zones and boxes drawn): the dashboard's live view."""
         cam = self._cameras.get(camera)
         return cam.rings[2].newest() if cam is not None else None
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_runtime.config.cameras import CameraConfig
+from edge_runtime.config.cameras import CameraConfig, ImageZone
 from edge_runtime.logs import setup_logging
 
 from .detections import Detection, FrameDetections
@@ -139,9 +139,17 @@ def load_runner(spec: WorkerSpec, path: Path) -> ModelRunner:
     )
 
 
-def annotate(image: np.ndarray, detections: list[Detection]) -> np.ndarray:
-    """A copy of the frame with boxes and labels drawn (the dashboard's live view)."""
+ZONE_COLOR = (0, 190, 255)  # amber (BGR): image zones, distinct from the box colours
+
+
+def annotate(image: np.ndarray, detections: list[Detection], zones: tuple[ImageZone, ...] = ()) -> np.ndarray:
+    """A copy of the frame with the camera's image zones, boxes and labels drawn (the dashboard's live view)."""
     out = image.copy()
+    for z in zones:
+        points = np.round(np.asarray(z.polygon, np.float32)).astype(np.int32)
+        cv2.polylines(out, [points], isClosed=True, color=ZONE_COLOR, thickness=2)
+        x, y = points.min(axis=0)
+        cv2.putText(out, z.zone, (int(x) + 4, int(y) + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, ZONE_COLOR, 1)
     for d in detections:
         x1, y1, x2, y2 = (int(v) for v in d.box)
         color = (0, 200, 0) if d.label == "person" else (0, 0, 230)
@@ -319,7 +327,7 @@ class Worker:
         ))
         if done >= self._next_annotation:
             self._next_annotation = done + ANNOTATE_EVERY_S
-            self.spec.annotated.write(annotate(frame.image, detections), frame.ts, frame.frame_id)
+            self.spec.annotated.write(annotate(frame.image, detections, self.camera.zones), frame.ts, frame.frame_id)
         self.processed += 1
 
     # -- commands and model swap ---------------------------------------------------------------

@@ -170,3 +170,17 @@ async def test_a_hung_worker_is_killed_and_restarted(tmp_path: Path, video: Path
         assert status["restarts"] == 1 and status["last_error"] == "", "recovered: no error left standing"
     finally:
         await supervisor.stop()
+
+
+def test_annotated_view_draws_image_zones_and_boxes_on_a_copy() -> None:
+    """The dashboard's camera tile: zone outlines in amber, boxes in their label's colour."""
+    from edge_runtime.config.cameras import ImageZone
+    from edge_runtime.vision.detections import Detection
+    from edge_runtime.vision.worker import ZONE_COLOR, annotate
+
+    frame = np.zeros((120, 160, 3), np.uint8)
+    zone = ImageZone(zone="tank-2", polygon=((10, 10), (150, 10), (150, 110), (10, 110)))
+    out = annotate(frame, [Detection("no_helmet", 0.9, (40.0, 30.0, 80.0, 90.0))], (zone,))
+    assert not frame.any()  # the processed frame (snapshots) stays clean
+    assert tuple(out[110, 80]) == ZONE_COLOR  # on the zone's bottom edge
+    assert tuple(out[90, 60]) == (0, 0, 230)  # on the box's bottom edge

@@ -19,6 +19,19 @@ from edge_runtime.daemon import EdgeDaemon
 from edge_runtime.dashboard.keys import API, CSRF_HEADER
 from tests.e2e.harness import SimSite
 
+T0 = 1_800_000_000.0  # a fixed "now" for tests that drive time themselves
+
+
+class FakeClock:
+    """A clock a test sets: ``clock.now += 60``."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 #: name -> (role, password); the names are what actions are recorded under
 ACCOUNTS = {
     "vera": ("viewer", "viewer-password-1"),

@@ -18,18 +18,8 @@ from edge_runtime.dashboard.api_alarms import acknowledge, open_alarms, shelve_a
 from edge_runtime.dashboard.keys import API
 from edge_runtime.dashboard.schemas import AckIn, ShelveIn
 from tests.broker import Mosquitto, Subscriber
-from tests.dashboard.harness import DashboardClient, dashboard_site, eventually_async, signed_in
+from tests.dashboard.harness import DashboardClient, FakeClock, T0, dashboard_site, eventually_async, signed_in
 from tests.e2e.harness import topic
-
-T0 = 1_800_000_000.0
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def engine(clock: FakeClock, **settings: Any) -> AlarmEngine:

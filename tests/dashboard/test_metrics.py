@@ -18,23 +18,14 @@ from edge_runtime.demo import demo_site_data
 from edge_runtime.fusion.conditions import worker_subject
 from firmware_bridge.readings import Gas, GasSample, HeartRate, Observation
 from tests.broker import Mosquitto
-from tests.dashboard.harness import dashboard_site, eventually_async, signed_in
+from tests.dashboard.harness import FakeClock, T0, dashboard_site, eventually_async, signed_in
 
-T0 = 1_800_000_000.0
 TOKEN = "prometheus-scrape-token"
 FAMILIES = {
     "siteguard_info", "siteguard_readings", "siteguard_decode_errors", "siteguard_alarms", "siteguard_alarm_transitions",
     "siteguard_alarm_latency_seconds", "siteguard_sqlite_write_seconds", "siteguard_sqlite_write_max_seconds",
     "siteguard_store_queue_depth", "siteguard_live_clients",
 }
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -20,17 +20,9 @@ from edge_runtime.dashboard.roles import Role
 from edge_runtime.dashboard.security import security_middleware
 from edge_runtime.dashboard.sessions import LoginThrottle, SessionStore
 from tests.broker import Mosquitto
-from tests.dashboard.harness import ACCOUNTS, DashboardClient, dashboard_site, signed_in
+from tests.dashboard.harness import ACCOUNTS, DashboardClient, FakeClock, dashboard_site, signed_in
 
 SAM = Account("sam", "Sam", Role.SUPERVISOR, "config")
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- session store and login throttle ---------------------------------------------------------------

@@ -27,6 +27,8 @@ from models.camera.scene import PersonSpec
 from tests.broker import Mosquitto
 from tests.dashboard.harness import (
     EventStream,
+    FakeClock,
+    T0,
     dashboard_site,
     eventually_async,
     signed_in,
@@ -34,16 +36,6 @@ from tests.dashboard.harness import (
 )
 from tests.e2e.harness import SimSite
 from tests.vision_pipeline.conftest import DEFAULT_MODEL, render_video
-
-T0 = 1_800_000_000.0
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

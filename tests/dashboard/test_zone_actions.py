@@ -23,18 +23,8 @@ from edge_runtime.dashboard.zone_actions import (
 from edge_runtime.demo import demo_site_data
 from edge_runtime.fusion.conditions import zone_subject
 from tests.broker import Mosquitto, Subscriber
-from tests.dashboard.harness import dashboard_site, eventually_async, signed_in
+from tests.dashboard.harness import FakeClock, T0, dashboard_site, eventually_async, signed_in
 from tests.e2e.harness import is_alert, payload, siren, topic
-
-T0 = 1_800_000_000.0
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import asyncio
 import json
 import multiprocessing as mp
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,14 +29,10 @@ sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
 import psutil  # noqa: E402
-import yaml  # noqa: E402
 
-from bench.alarm_latency import SITE, Listener, _pct, _summary, probe_daemon  # noqa: E402
-from bench.support.load import LoadGenerator  # noqa: E402
-from bench.support.process import terminate  # noqa: E402
-from bench.support.site import bench_site  # noqa: E402
-from edge_runtime.local_broker import LocalBroker, free_port  # noqa: E402
-from firmware_bridge.sim.pty import PtyPort  # noqa: E402
+from bench.alarm_latency import _pct, _summary  # noqa: E402
+from bench.support.probed_site import probed_site  # noqa: E402
+from edge_runtime.local_broker import free_port  # noqa: E402
 
 ACCOUNT = "bench"
 PASSWORD = "bench-viewer-password"
@@ -145,48 +140,33 @@ class Pages:
 
 def alarm_latencies(args: argparse.Namespace, tmp: Path, clients: int, tag: str) -> tuple[list[float], dict[str, Any]]:
     """bench/alarm_latency.py's probe under its load, with ``clients`` pages reading the stream."""
-    work = tmp / tag
-    work.mkdir()
-    broker = LocalBroker().start()
-    gateways = [PtyPort(work, f"gw{i}") for i in range(2)]
-    probes = [PtyPort(work, f"probe{k}") for k in range(4)]
-    site = bench_site(workers=args.workers, gateway_ports=[g.path for g in gateways],
-                      probe_ports=[p.path for p in probes], mqtt_port=broker.port, db_path=work / "bench.db")
     http_port = free_port()
-    site["http"] = {"host": "127.0.0.1", "port": http_port}
-    site["dashboard"] = {"accounts": [{"name": ACCOUNT, "role": "viewer", "password_hash": PASSWORD_HASH}]}
-    (work / "site.yaml").write_text(yaml.safe_dump(site))
-    listener = Listener(broker.port)
-    daemon = subprocess.Popen([sys.executable, "-m", "edge_runtime", "run", "--config", str(work / "site.yaml")], cwd=REPO)
-    load = LoadGenerator([g.fileno() for g in gateways], args.workers, broker.port, SITE, args.rate_hz)
+    account = {"name": ACCOUNT, "role": "viewer", "password_hash": PASSWORD_HASH}
     pages: Pages | None = None
     report: dict[str, Any] = {}
-    try:
-        if listener.wait(lambda t, p: t.endswith("/status") and b"online" in p, 30.0) is None:
-            raise RuntimeError("daemon did not start")
-        if clients:
-            pages = Pages(f"http://127.0.0.1:{http_port}", clients)
-            report["connected"] = pages.wait_ready()
-        load.start()
-        time.sleep(args.warmup_s)
-        cpu = _CpuMeter(daemon.pid, pages.pid if pages is not None else None)
-        latencies = []
-        for i in range(args.probes):
-            if (lat := probe_daemon(listener, probes, i % len(probes))) is not None:
-                latencies.append(lat)
-            time.sleep(args.probe_gap_s)  # spread over several `workers` pushes, not between two of them
-        report["cpu_percent"] = cpu.percent()
-        load.stop()
-        if pages is not None:
-            report["counts"] = pages.stop()
-            pages = None
-        return latencies, report
-    finally:
-        if pages is not None:
-            pages.stop()
-        terminate(daemon)
-        listener.close()
-        broker.stop()
+    with probed_site(tmp / tag, workers=args.workers, rate_hz=args.rate_hz,
+                     http={"host": "127.0.0.1", "port": http_port}, dashboard={"accounts": [account]}) as site:
+        try:
+            if clients:
+                pages = Pages(f"http://127.0.0.1:{http_port}", clients)
+                report["connected"] = pages.wait_ready()
+            site.load.start()
+            time.sleep(args.warmup_s)
+            cpu = _CpuMeter(site.daemon.pid, pages.pid if pages is not None else None)
+            latencies = []
+            for i in range(args.probes):
+                if (lat := site.probe(i)) is not None:
+                    latencies.append(lat)
+                time.sleep(args.probe_gap_s)  # spread over several `workers` pushes, not between two of them
+            report["cpu_percent"] = cpu.percent()
+            site.load.stop()
+            if pages is not None:
+                report["counts"] = pages.stop()
+                pages = None
+            return latencies, report
+        finally:
+            if pages is not None:
+                pages.stop()
 
 
 def events_per_client(runs: list[dict[str, Any]]) -> dict[str, Any]:

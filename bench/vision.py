@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,20 +38,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np
-import yaml
 
-from bench.alarm_latency import SITE, Listener, _pct, _summary, probe_daemon
+from bench.alarm_latency import _pct, _summary
 from bench.support.larger_model import build_in_child
-from bench.support.load import LoadGenerator
-from bench.support.process import terminate
-from bench.support.site import bench_site
+from bench.support.probed_site import probed_site
 from edge_runtime.config.cameras import CameraConfig, VisionSettings
-from edge_runtime.local_broker import LocalBroker
 from edge_runtime.vision.detections import FrameDetections
 from edge_runtime.vision.model_runner import ModelRunner
 from edge_runtime.vision.supervisor import VisionSupervisor
 from firmware_bridge.sim.camera import write_video
-from firmware_bridge.sim.pty import PtyPort
 from models.camera.backdrop import make_background
 from models.camera.render import render_scene
 from models.camera.scene import PersonSpec
@@ -158,30 +152,10 @@ def vga_ms(model: Path, threads: int, frames: int = 200) -> dict[str, Any]:
 
 def alarm_latencies(args: argparse.Namespace, tmp: Path, cameras: list[dict[str, Any]], tag: str) -> list[float]:
     """bench/alarm_latency.py's probe (gas frame on a pty -> alert at a subscriber) under its load."""
-    work = tmp / tag
-    work.mkdir()
-    broker = LocalBroker().start()
-    gateways = [PtyPort(work, f"gw{i}") for i in range(2)]
-    probes = [PtyPort(work, f"probe{k}") for k in range(4)]
-    site = bench_site(workers=args.workers, gateway_ports=[g.path for g in gateways],
-                      probe_ports=[p.path for p in probes], mqtt_port=broker.port, db_path=work / "bench.db")
-    site["cameras"] = cameras
-    (work / "site.yaml").write_text(yaml.safe_dump(site))
-    listener = Listener(broker.port)
-    daemon = subprocess.Popen([sys.executable, "-m", "edge_runtime", "run", "--config", str(work / "site.yaml")], cwd=REPO)
-    load = LoadGenerator([g.fileno() for g in gateways], args.workers, broker.port, SITE, args.rate_hz)
-    try:
-        if listener.wait(lambda t, p: t.endswith("/status") and b"online" in p, 30.0) is None:
-            raise RuntimeError("daemon did not start")
-        load.start()
+    with probed_site(tmp / tag, workers=args.workers, rate_hz=args.rate_hz, cameras=cameras) as site:
+        site.load.start()
         time.sleep(args.warmup_s)
-        latencies = [lat for i in range(args.probes) if (lat := probe_daemon(listener, probes, i % len(probes))) is not None]
-        load.stop()
-        return latencies
-    finally:
-        terminate(daemon)
-        listener.close()
-        broker.stop()
+        return [lat for i in range(args.probes) if (lat := site.probe(i)) is not None]
 
 
 def sensor_alarms(args: argparse.Namespace, tmp: Path, cameras: list[dict[str, Any]]) -> dict[str, Any]:

@@ -110,8 +110,10 @@ class LoadGenerator:
         self._proc.start()
 
     def stop(self) -> float:
-        """Stop the generator; returns the readings/s it actually sent."""
+        """Stop the generator (again, or never started: a no-op); returns the readings/s it actually sent."""
         self._stop.set()
+        if self._proc.pid is None:
+            return 0.0
         self._proc.join(10)
         if self._proc.is_alive():
             self._proc.kill()

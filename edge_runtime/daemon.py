@@ -23,6 +23,7 @@ from edge_runtime.mqtt.link import MqttLink
 from edge_runtime.mqtt.messages import AckCommand, InboundRouter
 from edge_runtime.mqtt.topics import Topics
 from edge_runtime.notifiers.mqtt_notifier import MqttNotifier
+from edge_runtime.queue_stats import QueueStats
 from edge_runtime.restore_watch import RestoredConditionWatch
 from edge_runtime.sensors import SensorInputs
 from edge_runtime.store import Store
@@ -164,6 +165,10 @@ class EdgeDaemon:
             log.warning("ack for unknown alarm", extra={"alarm_id": alarm_id})
 
     # ---- health ----------------------------------------------------------
+    def queues(self) -> list[QueueStats]:
+        """Every bounded queue of this node (telemetry ingest, store channel), a snapshot."""
+        return []
+
     def readiness(self) -> dict[str, object]:
         ports = [h.as_dict() for h in self.sensors.health()]
         checks = {

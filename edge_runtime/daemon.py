@@ -27,6 +27,8 @@ from edge_runtime.queue_stats import QueueStats
 from edge_runtime.restore_watch import RestoredConditionWatch
 from edge_runtime.sensors import SensorInputs
 from edge_runtime.store import Store
+from edge_runtime.telemetry.ingest_process import IngestSettings
+from edge_runtime.telemetry.supervisor import TelemetryIngestSupervisor
 from firmware_bridge.backoff import Backoff
 from firmware_bridge.readings import Observation
 
@@ -50,11 +52,17 @@ class EdgeDaemon:
         self.bus = Bus()
         self.topics = Topics(config.site.id)
         self.store = Store(config.storage, clock=clock)
-        self.inbound = InboundRouter(self.topics, self.bus.publish, self._on_ack, clock=clock)
+        self.inbound = InboundRouter(self.topics, None, self._on_ack, clock=clock)  # telemetry: see self.telemetry
         # the site broker is local: retry it often, an alarm waiting for it is an alarm not heard
         self.link = MqttLink(
             config.mqtt, self.topics, config.device_id, self.inbound,
             version=__version__, backoff=Backoff(initial=0.2, maximum=5.0),
+        )
+        # wearable telemetry is parsed and coalesced in a child process, off the alarm path
+        self.telemetry = TelemetryIngestSupervisor(
+            IngestSettings(config.mqtt, config.site.id, f"{self.link.client_id}-ingest", config.man_down,
+                           log_level=logging.getLogger().getEffectiveLevel()),
+            self.bus.publish, wearables=sum(1 for w in config.workers if w.wearable), clock=clock,
         )
         self.fusion = FusionEngine(config, self.bus.publish, self.bus.publish, clock=clock)
         self.alarms = AlarmEngine(config.alarms, self.bus.publish, mute_s=config.gas.mute_s, clock=clock)
@@ -100,8 +108,8 @@ class EdgeDaemon:
         self.alarms.restore(restored)
         self.restore_watch.arm(restored)
         self.link.subscribe(self.topics.ACK_FILTER, qos=1)
-        self.link.subscribe(self.topics.TELEMETRY_FILTER, qos=0)
         await self.link.start(loop)
+        await self.telemetry.start()
         if self.controller:
             self.controller.start()
         self.sensors.start()
@@ -122,6 +130,7 @@ class EdgeDaemon:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.telemetry.stop()
         await self.sensors.stop()
         if self.controller:
             await self.controller.stop()
@@ -167,7 +176,7 @@ class EdgeDaemon:
     # ---- health ----------------------------------------------------------
     def queues(self) -> list[QueueStats]:
         """Every bounded queue of this node (telemetry ingest, store channel), a snapshot."""
-        return []
+        return self.telemetry.queues()
 
     def readiness(self) -> dict[str, object]:
         ports = [h.as_dict() for h in self.sensors.health()]
@@ -175,8 +184,15 @@ class EdgeDaemon:
             "broker": self.link.connected.is_set(),
             "storage": self.store.stats.priority_pending_retry == 0,
             "sensors": self.sensors.ready(),
+            "telemetry": self.telemetry.alive,
         }
-        report: dict[str, object] = {"ready": all(checks.values()), "checks": checks, "ports": ports}
+        queues = self.queues()
+        report: dict[str, object] = {
+            "ready": all(checks.values()), "checks": checks, "ports": ports,
+            "telemetry": self.telemetry.health(),
+            # shown, not gating: shedding routine telemetry is the overload policy working
+            "load": {"shedding": any(q.shedding for q in queues), "queues": [q.as_dict() for q in queues]},
+        }
         if self.vision is not None:  # shown, not gating: the sensor alarm path works without cameras
             report["cameras"] = {cid: {"online": s["online"], "reason": s["reason"], "restarts": s["restarts"]}
                                  for cid, s in self.vision.status().items()}

@@ -35,3 +35,8 @@ def setup_logging(verbosity: int = 0) -> None:
     # those itself, so its own log is only useful when debugging
     logging.getLogger("pymodbus").setLevel(logging.DEBUG if verbosity >= 2 else logging.CRITICAL)
     logging.Formatter.converter = time.gmtime
+
+
+def verbosity_of(level: int) -> int:
+    """The ``setup_logging`` verbosity that gives ``level``: child processes log like their parent."""
+    return 0 if level >= logging.WARNING else 1 if level >= logging.INFO else 2

@@ -133,6 +133,10 @@ class MqttLink:
         return self._state
 
     @property
+    def client_id(self) -> str:
+        return self._client_id
+
+    @property
     def pending(self) -> int:
         """QoS 1 messages not yet acknowledged by the broker (waiting or in flight)."""
         return len(self._pending) + len(self._unacked)

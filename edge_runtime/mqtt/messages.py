@@ -304,6 +304,10 @@ class InboundCounters:
 class InboundRouter:
     """The link's ``on_message``: routes acks and telemetry to their handlers.
 
+    Telemetry arrives as one list per message (the readings of one wearable at
+    one time); a route whose handler is None is counted as ignored: the alarm
+    process takes acks only, the telemetry ingest process telemetry only.
+
     Bad input is logged, counted and dropped here, so nothing a device or an
     operator sends can raise into the event loop; salvageable readings of a
     partly bad telemetry message are still delivered.
@@ -312,12 +316,12 @@ class InboundRouter:
     def __init__(
         self,
         topics: Topics,
-        on_observation: Callable[[Observation], None],
-        on_ack: Callable[[str, AckCommand], None],
+        on_telemetry: Callable[[list[Observation]], None] | None,
+        on_ack: Callable[[str, AckCommand], None] | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._topics = topics
-        self._on_observation = on_observation
+        self._on_telemetry = on_telemetry
         self._on_ack = on_ack
         self._clock = clock
         self.counters = InboundCounters()
@@ -326,17 +330,15 @@ class InboundRouter:
         if not payload:
             self.counters.ignored += 1
             return
-        wearable = self._topics.parse_telemetry_topic(topic)
-        if wearable is not None:
-            self._telemetry(wearable, payload)
+        if self._on_telemetry is not None and (wearable := self._topics.parse_telemetry_topic(topic)) is not None:
+            self._telemetry(self._on_telemetry, wearable, payload)
             return
-        alarm_id = self._topics.parse_ack_topic(topic)
-        if alarm_id is not None:
-            self._ack(alarm_id, payload)
+        if self._on_ack is not None and (alarm_id := self._topics.parse_ack_topic(topic)) is not None:
+            self._ack(self._on_ack, alarm_id, payload)
             return
         self.counters.ignored += 1
 
-    def _telemetry(self, wearable: str, payload: bytes) -> None:
+    def _telemetry(self, handler: Callable[[list[Observation]], None], wearable: str, payload: bytes) -> None:
         self.counters.telemetry_messages += 1
         try:
             observations = parse_telemetry(wearable, payload, self._clock())
@@ -348,10 +350,10 @@ class InboundRouter:
             self.counters.telemetry_rejected += 1
             log.warning("telemetry from %s rejected: %s", wearable, exc)
             return
-        for observation in observations:
-            self._on_observation(observation)
+        if observations:
+            handler(observations)
 
-    def _ack(self, alarm_id: str, payload: bytes) -> None:
+    def _ack(self, handler: Callable[[str, AckCommand], None], alarm_id: str, payload: bytes) -> None:
         try:
             command = parse_ack(payload)
         except MessageError as exc:
@@ -359,4 +361,4 @@ class InboundRouter:
             log.warning("ack for alarm %s rejected: %s", alarm_id, exc)
             return
         self.counters.acks += 1
-        self._on_ack(alarm_id, command)
+        handler(alarm_id, command)

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from edge_runtime.config.cameras import CameraConfig, ImageZone
-from edge_runtime.logs import setup_logging
+from edge_runtime.logs import setup_logging, verbosity_of
 
 from .detections import Detection, FrameDetections
 from .frame_buffer import Frame, FrameRing
@@ -403,7 +403,7 @@ def _describe(exc: BaseException) -> str:
 
 def worker_main(spec: WorkerSpec, results: Connection, commands: Connection) -> None:
     """Process entry point (must stay importable at module level for spawn)."""
-    setup_logging(0 if spec.log_level >= logging.WARNING else 1 if spec.log_level >= logging.INFO else 2)
+    setup_logging(verbosity_of(spec.log_level))
     os.nice(spec.nice)  # under CPU contention the daemon's sensor alarm path goes first
     if spec.idle_policy and hasattr(os, "SCHED_IDLE"):
         # before any thread starts, so the capture thread and the runtime's pool inherit it: a

@@ -214,7 +214,7 @@ def test_inbound_router_routes_counts_and_never_raises() -> None:
     topics = Topics("s")
     seen: list[Observation] = []
     acks: list[tuple[str, AckCommand]] = []
-    router = InboundRouter(topics, seen.append, lambda alarm_id, ack: acks.append((alarm_id, ack)), clock=lambda: 7.0)
+    router = InboundRouter(topics, seen.extend, lambda alarm_id, ack: acks.append((alarm_id, ack)), clock=lambda: 7.0)
 
     router(topics.wearable_telemetry("wb-1"), b'{"panic":true}')
     router(topics.wearable_telemetry("wb-1"), b'{"panic":true,"hr":"x"}')  # partly bad

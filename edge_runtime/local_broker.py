@@ -74,6 +74,8 @@ class LocalBroker:
             # the default cuts a subscriber's QoS 1 backlog at 1000: an alarm replay after an
             # outage must not be cut short
             "max_queued_messages 0\n"
+            # an alarm is one small packet: Nagle would hold it for the previous one's ACK (40 ms)
+            "set_tcp_nodelay true\n"
             "log_dest stderr\nlog_type error\nlog_type warning\n"
         )
         with open(self._dir / "mosquitto.log", "ab") as log:

@@ -40,3 +40,21 @@ def setup_logging(verbosity: int = 0) -> None:
 def verbosity_of(level: int) -> int:
     """The ``setup_logging`` verbosity that gives ``level``: child processes log like their parent."""
     return 0 if level >= logging.WARNING else 1 if level >= logging.INFO else 2
+
+
+class LogThrottle:
+    """Lets a repeating warning be logged once per interval instead of once per message or row."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self._interval = interval_s
+        self._next = 0.0
+        self.suppressed = 0  # repeats not logged since the last one that was
+
+    def ready(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            self.suppressed += 1
+            return False
+        self._next = now + self._interval
+        self.suppressed = 0
+        return True

@@ -55,6 +55,12 @@ class MqttSettings(StrictModel):
     keepalive_s: int = Field(15, ge=5)
     username: str | None = None
     password: str | None = None
+    telemetry_interval_s: float = Field(
+        0.05, gt=0, le=5,
+        description="Routine wearable telemetry (heart rate, battery, motion) reaches fusion at most this often: values "
+        "that arrive in between are coalesced per wearable (newest wins, motion reduced to what man-down needs). "
+        "Panic, cancel and check-in presses are never delayed by it",
+    )
 
 
 class StorageSettings(StrictModel):

@@ -38,6 +38,7 @@ from edge_runtime.config.devices import MqttSettings
 from firmware_bridge.backoff import Backoff
 
 from .messages import status_payload
+from .nodelay import disable_nagle
 from .topics import Topics, check_id
 
 log = logging.getLogger(__name__)
@@ -327,7 +328,7 @@ class MqttLink:
         client.on_disconnect = self._paho_disconnect
         client.on_publish = self._paho_publish
         client.on_message = self._paho_message
-        return client
+        return disable_nagle(client)
 
     def _set_state(self, state: ConnectionState) -> None:
         if state is not self._state:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_runtime.alarms.model import Alarm, PreAlarm, Verdict
+from edge_runtime.logs import LogThrottle
 from firmware_bridge.codecs.hrm import decode_hrm
 from firmware_bridge.errors import CodecError
 from firmware_bridge.readings import Battery, CheckIn, HeartRate, Motion, Observation, PanicButton, Reading
@@ -325,6 +326,7 @@ class InboundRouter:
         self._on_ack = on_ack
         self._clock = clock
         self.counters = InboundCounters()
+        self._rejected_log = LogThrottle()  # a misconfigured wearable fleet must not flood the log
 
     def __call__(self, topic: str, payload: bytes) -> None:
         if not payload:
@@ -343,15 +345,19 @@ class InboundRouter:
         try:
             observations = parse_telemetry(wearable, payload, self._clock())
         except TelemetryError as exc:
-            self.counters.telemetry_rejected += 1
-            log.warning("telemetry from %s partly rejected: %s", wearable, exc)
+            self._rejected(wearable, "partly rejected", exc)
             observations = exc.observations
         except MessageError as exc:
-            self.counters.telemetry_rejected += 1
-            log.warning("telemetry from %s rejected: %s", wearable, exc)
+            self._rejected(wearable, "rejected", exc)
             return
         if observations:
             handler(observations)
+
+    def _rejected(self, wearable: str, what: str, exc: MessageError) -> None:
+        self.counters.telemetry_rejected += 1
+        if self._rejected_log.ready():
+            log.warning("telemetry from %s %s: %s (%d rejected so far)", wearable, what, exc,
+                        self.counters.telemetry_rejected)
 
     def _ack(self, handler: Callable[[str, AckCommand], None], alarm_id: str, payload: bytes) -> None:
         try:

@@ -13,7 +13,7 @@ telemetry message it
 
 A forwarding thread sends the waiting slots on the *routine* pipe whenever
 the alarm process has answered the previous batch (a credit) and at least
-``min_interval_s`` has passed: the alarm process sets the pace, and what it
+``mqtt.telemetry_interval_s`` has passed: the alarm process sets the pace, and what it
 cannot take in time is coalesced, not queued.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from edge_runtime.config.devices import MqttSettings
 from edge_runtime.config.people import ManDownSettings
 from edge_runtime.logs import setup_logging, verbosity_of
 from edge_runtime.mqtt.messages import InboundRouter
+from edge_runtime.mqtt.nodelay import disable_nagle
 from edge_runtime.mqtt.topics import Topics
 from firmware_bridge.readings import Battery, CheckIn, HeartRate, Motion, Observation, PanicButton
 
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 RowsSink = Callable[[list[Observation]], None]
 STATS_EVERY_S = 1.0
+SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,6 @@ class IngestSettings:
     client_id: str
     man_down: ManDownSettings
     store_address: Any = None  # the store process's producer address; None: readings are not stored
-    min_interval_s: float = 0.005  # at most one routine batch per this period
     log_level: int = logging.WARNING
 
 
@@ -120,7 +122,7 @@ class TelemetryIngest:
 
     def forward(self) -> None:
         """Send routine batches as the alarm process takes them, and stats once a second."""
-        interval = self._settings.min_interval_s
+        interval = self._settings.mqtt.telemetry_interval_s
         next_stats = time.monotonic() + STATS_EVERY_S
         while not self._stopping.is_set():
             if not self._credit.wait(0.25):
@@ -182,12 +184,15 @@ def _mqtt_client(settings: IngestSettings, ingest: TelemetryIngest) -> mqtt.Clie
 
     client.on_connect = on_connect
     client.on_message = lambda _c, _u, m: ingest.router(m.topic, m.payload)
-    return client
+    return disable_nagle(client)
 
 
 def run(settings: IngestSettings, events: Connection, routine: Connection) -> None:
     """The child's main: until the parent says stop (or goes away)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle
+    # paho's thread (where a panic press is parsed and forwarded) must get the lock back
+    # quickly from the forwarding thread: CPython's 5 ms default would be the panic's delay
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     _die_with_parent()
     setup_logging(verbosity_of(settings.log_level))
     store_rows = None

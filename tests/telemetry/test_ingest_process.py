@@ -23,7 +23,7 @@ TOPICS = Topics(SITE)
 
 
 def _settings(port: int) -> IngestSettings:
-    return IngestSettings(MqttSettings(port=port), SITE, f"ingest-test-{port}", ManDownSettings(), min_interval_s=0.005)
+    return IngestSettings(MqttSettings(port=port, telemetry_interval_s=0.005), SITE, f"ingest-test-{port}", ManDownSettings())
 
 
 class _Publisher:

@@ -1,7 +1,7 @@
 """The reduced accelerometer stream leaves man-down and fall detection exactly where the full one does."""
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from edge_runtime.telemetry.motion_window import MotionReducer, Sample
@@ -42,6 +42,7 @@ def test_reduced_windows_raise_and_clear_what_full_windows_do(spec: list[tuple[f
     for gap, classes in spec:
         t += gap
         stamped.append((gap, [(*c, t) for c in classes]))
+    note(repr(stamped))
     full, reduced = _replay(stamped, reduce=False), _replay(stamped, reduce=True)
     assert reduced.updates == full.updates
     assert reduced.pre_alarms == full.pre_alarms

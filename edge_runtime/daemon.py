@@ -51,7 +51,7 @@ class EdgeDaemon:
         self.clock = clock
         self.bus = Bus()
         self.topics = Topics(config.site.id)
-        self.store = Store(config.storage, clock=clock)
+        self.store = Store(config.storage, serial=config.serial, clock=clock)
         self.inbound = InboundRouter(self.topics, None, self._on_ack, clock=clock)  # telemetry: see self.telemetry
         # the site broker is local: retry it often, an alarm waiting for it is an alarm not heard
         self.link = MqttLink(
@@ -66,7 +66,7 @@ class EdgeDaemon:
         )
         self.fusion = FusionEngine(config, self.bus.publish, self.bus.publish, clock=clock)
         self.alarms = AlarmEngine(config.alarms, self.bus.publish, mute_s=config.gas.mute_s, clock=clock)
-        self.sensors = SensorInputs(config, self.bus.publish, clock)
+        self.sensors = SensorInputs(config, self.bus.publish, self.store, clock)
         self.restore_watch = RestoredConditionWatch(config, self.alarms.update, clock)
         self.controller = ControllerOutput(config) if config.controller else None
         self.http = HttpServer(self, config.http)
@@ -83,7 +83,8 @@ class EdgeDaemon:
     def _wire(self) -> None:
         bus = self.bus
         bus.subscribe(Observation, self.fusion.on_observation)
-        bus.subscribe(Observation, self.store.record_observation)
+        # readings are stored by who reads them, off the bus: serial bytes as read (sensors), telemetry in
+        # the ingest process, so routine readings cost the alarm path no row building
         self.fusion.on_exposure_minute(self.store.record_exposure_minute)
         bus.subscribe(ConditionUpdate, self.restore_watch.on_condition)
         bus.subscribe(ConditionUpdate, self.alarms.update)
@@ -109,7 +110,7 @@ class EdgeDaemon:
         self.restore_watch.arm(restored)
         self.link.subscribe(self.topics.ACK_FILTER, qos=1)
         await self.link.start(loop)
-        await self.telemetry.start()
+        await self.telemetry.start(self.store.producer_address)
         if self.controller:
             self.controller.start()
         self.sensors.start()
@@ -176,7 +177,7 @@ class EdgeDaemon:
     # ---- health ----------------------------------------------------------
     def queues(self) -> list[QueueStats]:
         """Every bounded queue of this node (telemetry ingest, store channel), a snapshot."""
-        return self.telemetry.queues()
+        return self.link.queues() + self.telemetry.queues() + self.store.queues()
 
     def readiness(self) -> dict[str, object]:
         ports = [h.as_dict() for h in self.sensors.health()]

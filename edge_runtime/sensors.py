@@ -3,7 +3,8 @@
 Each port gets a :class:`SerialLink` (reconnecting reader) feeding a
 :class:`StreamDecoder`; the decoded readings are stamped with the device id the
 site file gives the port (or the gateway address map) and handed on in the same
-loop iteration the bytes arrived in.
+loop iteration the bytes arrived in. Storage gets the raw bytes, one append per
+read: the store process decodes them again, so the alarm path builds no rows.
 """
 from __future__ import annotations
 
@@ -11,17 +12,25 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 from edge_runtime.config import SiteConfig
 from edge_runtime.config.devices import SerialPort
 from firmware_bridge.modbus_poller import ModbusPoller
-from firmware_bridge.protocols import StreamDecoder
+from firmware_bridge.protocols import Decoded, StreamDecoder
 from firmware_bridge.readings import GasSample, Observation
 from firmware_bridge.transport import LinkState, SerialLink
 
 log = logging.getLogger(__name__)
 ObservationSink = Callable[[Observation], None]
+
+
+class ReadingStorage(Protocol):
+    """What the inputs hand to storage (the Store facade)."""
+
+    def record_chunk(self, source: str, ts: float, data: bytes) -> None: ...
+
+    def record_observation(self, obs: Observation) -> None: ...
 
 
 @dataclass
@@ -50,12 +59,22 @@ class PortHealth:
         }
 
 
+def device_of(spec: SerialPort, decoded: Decoded) -> str | None:
+    """The device a reading decoded from ``spec``'s port belongs to; None for an address the site file lacks.
+
+    Shared with the store process, which decodes the same bytes again to store them.
+    """
+    return spec.device if decoded.address is None else spec.gateway_devices.get(decoded.address)
+
+
 class _SerialInput:
     """One stream port: link -> decoder -> observations."""
 
-    def __init__(self, spec: SerialPort, sink: ObservationSink, clock: Callable[[], float]) -> None:
+    def __init__(self, spec: SerialPort, sink: ObservationSink, storage: ReadingStorage,
+                 clock: Callable[[], float]) -> None:
         self._spec = spec
         self._sink = sink
+        self._storage = storage
         self._clock = clock
         self._decoder = StreamDecoder(spec.protocol)
         self.health = PortHealth(spec.port, spec.protocol, decoder=self._decoder)
@@ -69,11 +88,9 @@ class _SerialInput:
         now = self._clock()
         self.health.last_rx_ts = now
         spec = self._spec
+        self._storage.record_chunk(spec.port, now, data)
         for decoded in self._decoder.feed(data):
-            if decoded.address is None:
-                device = spec.device
-            else:
-                device = spec.gateway_devices.get(decoded.address)
+            device = device_of(spec, decoded)
             if device is None:
                 self.health.unknown_addresses += 1
                 continue
@@ -84,8 +101,10 @@ class _SerialInput:
 class _ModbusInput:
     """Fixed detectors polled over one RS-485 port."""
 
-    def __init__(self, spec: SerialPort, sink: ObservationSink, clock: Callable[[], float]) -> None:
+    def __init__(self, spec: SerialPort, sink: ObservationSink, storage: ReadingStorage,
+                 clock: Callable[[], float]) -> None:
         self._sink = sink
+        self._storage = storage
         self._clock = clock
         self.health = PortHealth(spec.port, spec.protocol)
         self.poller = ModbusPoller(spec.port, spec.baudrate, spec.modbus, self._on_samples, on_state=self._on_state)
@@ -98,15 +117,18 @@ class _ModbusInput:
         self.health.last_rx_ts = now
         for sample in samples:
             self.health.readings += 1
-            self._sink(Observation(detector, sample, now))
+            obs = Observation(detector, sample, now)
+            self._storage.record_observation(obs)  # a few per poll: its row is built in the store process
+            self._sink(obs)
 
 
 class SensorInputs:
     """All configured serial inputs, started and stopped together."""
 
-    def __init__(self, config: SiteConfig, sink: ObservationSink, clock: Callable[[], float] = time.time) -> None:
-        self._serial = [_SerialInput(p, sink, clock) for p in config.serial if p.protocol != "modbus"]
-        self._modbus = [_ModbusInput(p, sink, clock) for p in config.serial if p.protocol == "modbus"]
+    def __init__(self, config: SiteConfig, sink: ObservationSink, storage: ReadingStorage,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._serial = [_SerialInput(p, sink, storage, clock) for p in config.serial if p.protocol != "modbus"]
+        self._modbus = [_ModbusInput(p, sink, storage, clock) for p in config.serial if p.protocol == "modbus"]
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:

@@ -35,6 +35,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_runtime.config.devices import MqttSettings
+from edge_runtime.queue_stats import QueueStats
 from firmware_bridge.backoff import Backoff
 
 from .messages import status_payload
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes], None]
 INBOX_BATCH = 32  # inbound messages handled per loop iteration
+# Inbound is acks only (telemetry goes to the ingest process): people's clicks, so this bound is
+# only reached by a stalled loop or a flooding client, and then it caps memory
+MAX_INBOX = 10_000
 
 
 class ConnectionState(enum.Enum):
@@ -63,6 +67,8 @@ class LinkCounters:
     connects: int = 0  # accepted CONNACKs
     connect_failures: int = 0
     received: int = 0
+    inbox_high_water: int = 0
+    inbox_overflow: int = 0  # inbound messages refused because the loop had not taken MAX_INBOX yet
     handler_errors: int = 0  # on_message raised (logged, never stops the link)
 
 
@@ -355,8 +361,14 @@ class MqttLink:
         self._to_loop(self._on_acked, client, mid)
 
     def _paho_message(self, _client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        inbox = self._inbox
+        if len(inbox) >= MAX_INBOX:
+            self.counters.inbox_overflow += 1
+            return
         # append before reading the flag: a drain that already cleared it will see this message
-        self._inbox.append((message.topic, bytes(message.payload)))
+        inbox.append((message.topic, bytes(message.payload)))
+        if len(inbox) > self.counters.inbox_high_water:
+            self.counters.inbox_high_water = len(inbox)
         if not self._inbox_scheduled:
             self._inbox_scheduled = True
             self._to_loop(self._drain_inbox)
@@ -428,6 +440,16 @@ class MqttLink:
         except Exception:  # a consumer bug must not kill the link or the loop
             self.counters.handler_errors += 1
             log.exception("MQTT message handler failed on %s", topic)
+
+    def queues(self) -> list[QueueStats]:
+        """The inbound queue (acks) and the QoS 1 backlog kept for the next connection."""
+        c = self.counters
+        return [
+            QueueStats("mqtt.inbox", len(self._inbox), MAX_INBOX, c.inbox_high_water, c.received + len(self._inbox),
+                       c.inbox_overflow, kind="events"),
+            QueueStats("mqtt.outbound", self.pending, self._max_pending, 0, c.published + c.queued, c.dropped,
+                       kind="events"),
+        ]
 
     def __repr__(self) -> str:
         return f"MqttLink({self._client_id!r}, {self._state.value}, pending={self.pending})"

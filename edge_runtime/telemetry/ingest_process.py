@@ -24,7 +24,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -43,10 +42,10 @@ from firmware_bridge.readings import Battery, CheckIn, HeartRate, Motion, Observ
 from . import wire
 from .coalescer import Coalescer
 from .motion_window import MotionReducer
+from .store_rows import TelemetryRows
 
 log = logging.getLogger(__name__)
 
-RowsSink = Callable[[list[Observation]], None]
 STATS_EVERY_S = 1.0
 SWITCH_INTERVAL_S = 0.0005
 
@@ -76,7 +75,7 @@ class TelemetryIngest:
     """Parses, splits and coalesces telemetry; the pipes are injected, so tests drive it directly."""
 
     def __init__(self, settings: IngestSettings, events: Connection, routine: Connection,
-                 store_rows: RowsSink | None = None) -> None:
+                 store_rows: TelemetryRows | None = None) -> None:
         self._settings = settings
         self._events = events
         self._routine = routine
@@ -150,6 +149,7 @@ class TelemetryIngest:
             "hr_shed": c.hr_shed, "battery_shed": c.battery_shed, "motion_in": c.motion_in,
             "motion_out": c.motion_out, "batches": c.batches, "max_slots": c.max_slots,
             "pending": self.coalescer.pending(), "rows_stored": i.rows_stored, "connects": i.connects,
+            **(self._store_rows.stats() if self._store_rows is not None else {}),
         }
 
     def stop(self) -> None:
@@ -195,11 +195,7 @@ def run(settings: IngestSettings, events: Connection, routine: Connection) -> No
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     _die_with_parent()
     setup_logging(verbosity_of(settings.log_level))
-    store_rows = None
-    if settings.store_address is not None:
-        from edge_runtime.telemetry.store_rows import connect_store_rows
-
-        store_rows = connect_store_rows(settings.store_address)
+    store_rows = TelemetryRows(settings.store_address) if settings.store_address is not None else None
     ingest = TelemetryIngest(settings, events, routine, store_rows)
     signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
     client = _mqtt_client(settings, ingest)
@@ -214,3 +210,5 @@ def run(settings: IngestSettings, events: Connection, routine: Connection) -> No
     finally:
         client.disconnect()
         client.loop_stop()
+        if store_rows is not None:
+            store_rows.close()  # sends what is still queued

@@ -14,6 +14,7 @@ daemon's readiness says telemetry is down.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import multiprocessing as mp
 import time
@@ -22,6 +23,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from edge_runtime.queue_stats import QueueStats
+from edge_runtime.store.producer import ProducerAddress
 from firmware_bridge.backoff import Backoff
 from firmware_bridge.readings import Battery, CheckIn, Observation, PanicButton, Reading
 
@@ -70,8 +72,11 @@ class TelemetryIngestSupervisor:
 
     # --- lifecycle --------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, store_address: ProducerAddress | None = None) -> None:
+        """Start the child; with ``store_address`` it stores every telemetry reading too."""
         self._loop = asyncio.get_running_loop()
+        if store_address is not None:
+            self._settings = dataclasses.replace(self._settings, store_address=store_address)
         self._spawn()
 
     async def stop(self, timeout: float = 5.0) -> None:
@@ -203,6 +208,9 @@ class TelemetryIngestSupervisor:
                        high_water=s.get("max_slots", 0), enqueued=s.get("messages", 0),
                        shed=s.get("hr_shed", 0) + s.get("battery_shed", 0), kind="bulk"),
             QueueStats("telemetry.events", depth=0, capacity=0, enqueued=s.get("events", 0), kind="events"),
+            QueueStats("store.telemetry", depth=s.get("store_depth", 0), capacity=s.get("store_capacity", 0),
+                       high_water=s.get("store_high_water", 0), enqueued=s.get("store_enqueued", 0),
+                       shed=s.get("store_shed", 0), kind="bulk"),
         ]
 
     def health(self) -> dict[str, object]:

@@ -24,7 +24,7 @@ def bench_site(
     probe workers each have a directly wired Winsen detector, so a probe frame is
     one real 9-byte frame on its own pty."""
     ids = worker_ids(workers)
-    per_port = -(-workers // len(gateway_ports))
+    per_port = -(-workers // len(gateway_ports)) if gateway_ports else 0  # none: telemetry-only sites
     site: dict[str, Any] = {
         "site": {"id": "bench", "name": "benchmark site", "origin_lat": ORIGIN[0], "origin_lon": ORIGIN[1]},
         "zones": [{"id": "yard", "hazard": "general", "polygon": YARD}],

@@ -5,7 +5,8 @@ interpreter lock, so paho's packet parsing, JSON and row building for tens of
 thousands of readings a second never delay the alarm process. For each
 telemetry message it
 
-1. stores every reading (rows built here, sent to the store process),
+1. stores every message (as received: the store process parses it again and
+   builds the rows, off the panic's way),
 2. sends panic, cancel and check-in presses to the alarm process at once on
    the *events* pipe (never coalesced, never behind routine data),
 3. puts heart rate, battery and accelerometer samples into the wearable's
@@ -42,7 +43,7 @@ from firmware_bridge.readings import Battery, CheckIn, HeartRate, Motion, Observ
 from . import wire
 from .coalescer import Coalescer
 from .motion_window import MotionReducer
-from .store_rows import TelemetryRows
+from .store_link import TelemetryStore
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class IngestCounters:
     """Sent to the alarm process with every routine batch and stats frame."""
 
     events: int = 0
-    rows_stored: int = 0
+    stored: int = 0  # messages handed to the store process
     connects: int = 0
 
 
@@ -75,25 +76,32 @@ class TelemetryIngest:
     """Parses, splits and coalesces telemetry; the pipes are injected, so tests drive it directly."""
 
     def __init__(self, settings: IngestSettings, events: Connection, routine: Connection,
-                 store_rows: TelemetryRows | None = None) -> None:
+                 store: TelemetryStore | None = None) -> None:
         self._settings = settings
         self._events = events
         self._routine = routine
-        self._store_rows = store_rows
+        self._store = store
+        self._topics = Topics(settings.site)
+        self._received_ts = 0.0  # the receive time of the message being handled
         self.coalescer = Coalescer(MotionReducer(settings.man_down))
         self.counters = IngestCounters()
-        self.router = InboundRouter(Topics(settings.site), self.on_telemetry, None)
+        self.router = InboundRouter(self._topics, self.on_telemetry, None, clock=lambda: self._received_ts)
         self._credit = threading.Event()
         self._credit.set()  # the first batch needs no answer
         self._stopping = threading.Event()
 
     # --- paho's thread ------------------------------------------------------------------
 
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """paho's on_message: store the message as received, then route it."""
+        ts = self._received_ts = time.time()
+        if self._store is not None and payload and (wearable := self._topics.parse_telemetry_topic(topic)):
+            self._store(wearable, ts, payload)
+            self.counters.stored += 1
+        self.router(topic, payload)
+
     def on_telemetry(self, observations: list[Observation]) -> None:
-        """The readings of one message: store all, send events now, coalesce the rest."""
-        if self._store_rows is not None:
-            self._store_rows(observations)
-            self.counters.rows_stored += len(observations)
+        """The readings of one message: send events now, coalesce the rest."""
         wearable, ts = observations[0].device, observations[0].ts
         events: list[wire.EventRecord] = []
         hr: wire.HeartRateTuple | None = None
@@ -148,8 +156,8 @@ class TelemetryIngest:
             "messages": r.telemetry_messages, "rejected": r.telemetry_rejected, "events": i.events,
             "hr_shed": c.hr_shed, "battery_shed": c.battery_shed, "motion_in": c.motion_in,
             "motion_out": c.motion_out, "batches": c.batches, "max_slots": c.max_slots,
-            "pending": self.coalescer.pending(), "rows_stored": i.rows_stored, "connects": i.connects,
-            **(self._store_rows.stats() if self._store_rows is not None else {}),
+            "pending": self.coalescer.pending(), "stored": i.stored, "connects": i.connects,
+            **(self._store.stats() if self._store is not None else {}),
         }
 
     def stop(self) -> None:
@@ -183,7 +191,7 @@ def _mqtt_client(settings: IngestSettings, ingest: TelemetryIngest) -> mqtt.Clie
             c.subscribe(topic, 0)
 
     client.on_connect = on_connect
-    client.on_message = lambda _c, _u, m: ingest.router(m.topic, m.payload)
+    client.on_message = lambda _c, _u, m: ingest.on_message(m.topic, m.payload)
     return disable_nagle(client)
 
 
@@ -195,8 +203,8 @@ def run(settings: IngestSettings, events: Connection, routine: Connection) -> No
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     _die_with_parent()
     setup_logging(verbosity_of(settings.log_level))
-    store_rows = TelemetryRows(settings.store_address) if settings.store_address is not None else None
-    ingest = TelemetryIngest(settings, events, routine, store_rows)
+    store = TelemetryStore(settings.store_address) if settings.store_address is not None else None
+    ingest = TelemetryIngest(settings, events, routine, store)
     signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
     client = _mqtt_client(settings, ingest)
     client.connect_async(settings.mqtt.host, settings.mqtt.port, settings.mqtt.keepalive_s)
@@ -210,5 +218,5 @@ def run(settings: IngestSettings, events: Connection, routine: Connection) -> No
     finally:
         client.disconnect()
         client.loop_stop()
-        if store_rows is not None:
-            store_rows.close()  # sends what is still queued
+        if store is not None:
+            store.close()  # sends what is still queued

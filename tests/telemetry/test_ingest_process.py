@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_runtime.config.devices import MqttSettings
+from edge_runtime.config.devices import MqttSettings, StorageSettings
 from edge_runtime.config.people import ManDownSettings
 from edge_runtime.mqtt.topics import Topics
+from edge_runtime.store import Store
 from edge_runtime.telemetry.ingest_process import IngestSettings
 from edge_runtime.telemetry.supervisor import TelemetryIngestSupervisor
 from firmware_bridge.codecs.hrm import encode_hrm
@@ -110,7 +113,7 @@ async def test_a_busy_alarm_process_gets_the_newest_values_and_every_event(mosqu
         await _until(lambda: sup.queues()[0].depth == 0, 10, "the last batch")
         last_hr = {o.device: o.reading.bpm for o in seen if isinstance(o.reading, HeartRate)}
         assert last_hr == {f"wb{w:02d}": 60 + rounds - 1 for w in range(20)}  # newest wins
-        routine, events = sup.queues()
+        routine, events, _store = sup.queues()
         assert routine.shed > 0 and routine.kind == "bulk"
         assert routine.high_water <= 21  # one slot per wearable, whatever the rate
         assert events.enqueued == 10 and events.shed == 0
@@ -136,3 +139,26 @@ async def test_a_dead_ingest_process_is_restarted(mosquitto: Mosquitto) -> None:
     finally:
         await sup.stop()
         pub.close()
+
+
+async def test_every_message_is_stored_by_the_store_process(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    store = Store(StorageSettings(path=tmp_path / "edge.db"))
+    store.open()
+    seen: list[Observation] = []
+    sup = TelemetryIngestSupervisor(_settings(mosquitto.port), seen.append, wearables=2)
+    pub = _Publisher(mosquitto.port)
+    await sup.start(store.producer_address)
+    try:
+        await _connected(sup, pub, seen)
+        for i in range(50):
+            pub.send("wb1", hr=70 + i, accel=[[0.0, 0.0, 1.0]] * 4, battery=90.0, panic=i == 10)
+        # 50 x (hr + 4 samples + battery) + one panic, whatever was coalesced on the way to fusion
+        await _until(lambda: store.readings_count() >= 50 * 6 + 1 + 1, 15, "every reading stored")
+        with sqlite3.connect(tmp_path / "edge.db") as db:
+            kinds = dict(db.execute("SELECT kind, count(*) FROM readings WHERE device = 'wb1' GROUP BY kind"))
+        assert kinds == {"hr": 50, "motion": 200, "battery": 50, "panic": 1}
+        assert sup.queues()[2].name == "store.telemetry" and sup.queues()[2].shed == 0
+    finally:
+        await sup.stop()
+        pub.close()
+        store.close()

@@ -18,19 +18,16 @@ import getpass
 import sqlite3
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import TypeAdapter, ValidationError
-from sqlite_utils import Database
 
 from edge_runtime.config import ConfigError, load_config
 from edge_runtime.dashboard.accounts import AccountError, AccountStore
 from edge_runtime.dashboard.passwords import hash_password
 from edge_runtime.dashboard.roles import Role
 from edge_runtime.dashboard.schemas import AccountIn
-from edge_runtime.store.connection import connect
-from edge_runtime.store.migrations import migrate
+from edge_runtime.store.migrations import migrate_file
 
 EXIT_REFUSED = 1
 EXIT_CONFIG = 2
@@ -104,7 +101,7 @@ def _with_store(config_path: str, action: Callable[[AccountStore], None]) -> int
     try:
         config = load_config(config_path)
         db_path = config.storage.path
-        _migrate(db_path)
+        migrate_file(db_path)
         store = AccountStore(config.dashboard, db_path)
     except ConfigError as exc:
         print(f"{config_path}: invalid site configuration", file=sys.stderr)
@@ -127,15 +124,6 @@ def _run(action: Callable[[], None]) -> int:
         print(f"siteguard accounts: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     return 0
-
-
-def _migrate(db_path: Path) -> None:
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(db_path)
-    try:
-        migrate(Database(conn, execute_plugins=False))
-    finally:
-        conn.close()
 
 
 def _password(from_stdin: bool) -> str:

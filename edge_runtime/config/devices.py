@@ -69,6 +69,12 @@ class StorageSettings(StrictModel):
     batch_size: int = Field(2000, gt=0)
     flush_interval_s: float = Field(0.2, gt=0)
     readings_sample_s: float = Field(0.0, ge=0, description="Store at most one reading per device and kind per this period (0 = all)")
+    process_nice: int = Field(
+        10, ge=0, le=19,
+        description="Linux nice value of the store process: bulk storage yields the CPU to the alarm path under "
+        "load (its bounded queue sheds routine readings, counted, if it falls behind); alarm writes still commit "
+        "within milliseconds whenever a core is idle",
+    )
     max_queued_readings: int = Field(
         100_000, gt=0, description="Readings waiting for the writer beyond this are dropped and counted (bounds memory when the disk stalls)"
     )

@@ -2,20 +2,19 @@
 
 Site-file accounts are fixed for the life of the process and win over a
 database account of the same name; database accounts (``siteguard accounts``
-or the admin API) can be added and removed while the daemon runs. Every method
-may block (SQLite, password hashing): the HTTP handlers call them in a thread.
+or the admin API) can be added and removed while the daemon runs, in the
+store's ``accounts`` table. Every method may block (SQLite, password hashing):
+the HTTP handlers call them in a thread.
 """
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from edge_runtime.store.connection import connect
+from edge_runtime.store.accounts_table import AccountsTable
 
 from .passwords import hash_password, verify_password, verify_unknown
 from .roles import Role
@@ -65,8 +64,7 @@ class AccountStore:
             for a in settings.accounts
         }
         self._clock = clock
-        self._lock = threading.Lock()  # one statement at a time on the shared connection
-        self._conn = connect(db_path)
+        self._table = AccountsTable(db_path)
 
     def authenticate(self, name: str, password: str) -> Account | None:
         """The account if ``password`` is right; unknown names cost the same time as wrong passwords."""
@@ -83,8 +81,7 @@ class AccountStore:
 
     def list(self) -> list[Account]:
         """Every account, by name; a database account hidden by a site-file one is left out."""
-        with self._lock:
-            rows = self._conn.execute("SELECT name, display_name, role FROM accounts").fetchall()
+        rows = self._table.names()
         stored = [Account(n, d, Role.parse(r), "database") for n, d, r in rows if n not in self._config]
         return sorted([a for a, _ in self._config.values()] + stored, key=lambda a: a.name)
 
@@ -92,39 +89,24 @@ class AccountStore:
         """Adds a database account; raises :class:`AccountExists` if the name is taken anywhere."""
         if name in self._config:
             raise AccountExists(f"account {name!r} is defined in the site file")
-        hashed = hash_password(password)
-        now = self._clock()
-        try:
-            with self._lock:
-                self._conn.execute(
-                    "INSERT INTO accounts (name, display_name, role, password_hash, created_ts, updated_ts)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (name, display_name, role.label, hashed, now, now),
-                )
-        except sqlite3.IntegrityError:
-            raise AccountExists(f"account {name!r} already exists") from None
+        if not self._table.insert(name, display_name, role.label, hash_password(password), self._clock()):
+            raise AccountExists(f"account {name!r} already exists")
         return Account(name, display_name, role, "database")
 
     def remove(self, name: str) -> None:
         """Removes a database account (its open sessions are the caller's to end)."""
         if name in self._config:
             raise AccountReadOnly(f"account {name!r} is defined in the site file: remove it there")
-        with self._lock:
-            deleted = self._conn.execute("DELETE FROM accounts WHERE name = ?", (name,)).rowcount
-        if not deleted:
+        if not self._table.delete(name):
             raise AccountNotFound(f"no account {name!r}")
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._table.close()
 
     def _find(self, name: str) -> tuple[Account, str] | None:
         if name in self._config:
             return self._config[name]
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT display_name, role, password_hash FROM accounts WHERE name = ?", (name,)
-            ).fetchone()
+        row = self._table.find(name)
         if row is None:
             return None
         display_name, role, hashed = row

@@ -160,6 +160,7 @@ class _StateCollector(Collector):
         yield from self._readings()
         yield from self._alarms()
         yield from self._store()
+        yield from self._queues()
         if self._daemon.vision is not None:
             yield from self._cameras()
 
@@ -202,6 +203,29 @@ class _StateCollector(Collector):
                                 value=stats.write_ms_max / 1000)
         yield GaugeMetricFamily(f"{NAMESPACE}_store_queue_depth", "Writes waiting for the store's writer thread",
                                 value=stats.queue_depth)
+
+    def _queues(self) -> Iterator[Any]:
+        """Every bounded queue between the alarm path and bulk work (the overload policy, counted)."""
+        labels = ["queue", "kind"]
+        depth = GaugeMetricFamily(f"{NAMESPACE}_queue_depth", "Items waiting in the queue", labels=labels)
+        capacity = GaugeMetricFamily(f"{NAMESPACE}_queue_capacity",
+                                     "The queue's bound (0: one coalescing slot per source, or never shed)",
+                                     labels=labels)
+        high_water = GaugeMetricFamily(f"{NAMESPACE}_queue_high_water", "Largest depth seen", labels=labels)
+        enqueued = CounterMetricFamily(f"{NAMESPACE}_queue_enqueued", "Items accepted", labels=labels)
+        shed = CounterMetricFamily(f"{NAMESPACE}_queue_shed",
+                                   "Routine items dropped or coalesced into a newer one (events queues: always 0)",
+                                   labels=labels)
+        for q in self._daemon.queues():
+            key = [q.name, q.kind]
+            depth.add_metric(key, q.depth)
+            capacity.add_metric(key, q.capacity)
+            high_water.add_metric(key, q.high_water)
+            enqueued.add_metric(key, q.enqueued)
+            shed.add_metric(key, q.shed)
+        yield from (depth, capacity, high_water, enqueued, shed)
+        yield GaugeMetricFamily(f"{NAMESPACE}_load_shedding", "1 while any queue has shed routine data",
+                                value=float(any(q.shedding for q in self._daemon.queues())))
 
     def _cameras(self) -> Iterator[Any]:
         assert self._daemon.vision is not None

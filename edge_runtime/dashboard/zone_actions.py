@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +22,8 @@ from edge_runtime.alarms.model import Alarm, AlarmKind, AlarmState, ConditionUpd
 from edge_runtime.config.zones import Zone
 from edge_runtime.fusion.conditions import zone_label, zone_subject
 from edge_runtime.notifiers.mqtt_notifier import SOUNDING_STATES
-from edge_runtime.store.connection import connect
+from edge_runtime.store import StoreError
+from edge_runtime.store.zone_actions_table import ZoneActionsTable
 
 from .schemas import ZoneActionList, ZoneActionName, ZoneActionOut
 
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 MANUAL_SIREN = "manual:siren"  # condition keys of the alarms people raise, beside fusion's own
 MANUAL_EVACUATE = "manual:evacuate"
 SENSOR_EVACUATE = "evacuate"  # the condition fusion raises when two detectors in a zone alarm
-_COLUMNS = 'id, zone, action, "by", ts, note, alarm_id'
 
 
 class ZoneActionError(Exception):
@@ -73,10 +71,8 @@ class ZoneActions:
 
     def __init__(self, daemon: EdgeDaemon, db_path: Path) -> None:
         self._daemon = daemon
-        self._db_path = db_path
         self._zones = {z.id: z for z in daemon.config.zones}
-        self._conn: sqlite3.Connection | None = None  # opened on first use: the store migrates the file first
-        self._lock = threading.Lock()  # one statement at a time on the connection, from worker threads
+        self._table = ZoneActionsTable(db_path)
         self._actions: dict[str, Callable[[Zone, str, str | None, float], _Outcome]] = {
             "siren_on": self._siren_on,
             "siren_off": self._siren_off,
@@ -94,10 +90,9 @@ class ZoneActions:
         target = self._zone(zone)
         ts = self._daemon.clock()
         outcome = self._actions[action](target, by, note, ts)
-        row = (zone, action, by, ts, note, outcome.alarm_id)
         try:
-            action_id = await asyncio.to_thread(self._insert, row)
-        except sqlite3.Error as exc:
+            action_id = await asyncio.to_thread(self._table.insert, zone, action, by, ts, note, outcome.alarm_id)
+        except StoreError as exc:
             log.error("zone action %s on %s by %s not recorded: %s", action, zone, by, exc)
             raise ZoneActionNotRecorded(f"{action} on zone {zone} was carried out but not recorded: {exc}") from exc
         out = ZoneActionOut(
@@ -109,14 +104,11 @@ class ZoneActions:
 
     async def list(self, since: float, until: float, zone: str | None = None, limit: int = 500) -> ZoneActionList:
         """Actions in [since, until), newest first."""
-        rows = await asyncio.to_thread(self._select, since, until, zone, limit)
+        rows = await asyncio.to_thread(self._table.select, since, until, zone, limit)
         return ZoneActionList(actions=[ZoneActionOut.model_validate(r) for r in rows])
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._table.close()
 
     # -- the actions ------------------------------------------------------------------------------
 
@@ -201,30 +193,6 @@ class ZoneActions:
             zone_subject(zone.id), MANUAL_EVACUATE, AlarmKind.ZONE_EVACUATE, active, Priority.CRITICAL, message, ts,
             notify=Notify(workers=workers, sirens=(zone.id,) if zone.siren else ()), zone=zone.id,
         )
-
-    # -- the log ----------------------------------------------------------------------------------
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = connect(self._db_path)  # WAL and busy_timeout: it shares the file with the store's writer
-            self._conn.row_factory = sqlite3.Row
-        return self._conn
-
-    def _insert(self, row: tuple[object, ...]) -> int:
-        with self._lock:
-            cursor = self._connection().execute(
-                'INSERT INTO zone_actions (zone, action, "by", ts, note, alarm_id) VALUES (?, ?, ?, ?, ?, ?)', row
-            )
-            return int(cursor.lastrowid or 0)
-
-    def _select(self, since: float, until: float, zone: str | None, limit: int) -> Iterator[dict[str, object]]:
-        sql = f"SELECT {_COLUMNS} FROM zone_actions WHERE ts >= ? AND ts < ?"
-        params: tuple[object, ...] = (since, until)
-        if zone is not None:
-            sql, params = sql + " AND zone = ?", (*params, zone)
-        with self._lock:
-            rows = self._connection().execute(sql + " ORDER BY ts DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
-        return (dict(r) for r in rows)
 
 
 def sounding(engine: AlarmEngine, zone_id: str, now: float) -> list[Alarm]:

@@ -1,18 +1,27 @@
-"""SQLite persistence on the edge node (WAL, one writer thread, sqlite-utils migrations).
+"""SQLite persistence on the edge node: WAL, one store process that owns the only writer, migrations.
 
 Modules, one job each: ``connection`` (pragmas, transactions, the read
-connection), ``migrations`` (schema), ``rows`` (objects <-> rows), ``sampling``
-(readings_sample_s), ``writer`` (the writer thread), ``budget`` (disk budget),
-``outbox`` (sync high-water marks), ``stats``, and ``store`` (the facade).
+connection), ``migrations`` (schema), ``statements`` (shared statements, a
+leaf), ``rows`` (objects <-> rows), ``sampling`` (readings_sample_s),
+``producer`` (a process's channel to the store process), ``messages`` (what
+travels on it), ``process`` (starting and stopping the store process),
+``server`` (the store process itself), ``intake`` (batches -> rows there),
+``writer`` (its writer thread), ``budget`` (disk budget), ``outbox`` (sync
+high-water marks), ``stats``, ``store`` (the facade), and the few queries and
+tables the dashboard needs (``history_queries``, ``accounts_table``,
+``zone_actions_table``).
 
 Tables: ``readings`` (compact telemetry), ``exposure_minutes``, ``alarms`` (one
 row per alarm, the published record), ``transitions`` (every change, who and
 when), ``verdicts`` (supervisor labels for training), ``fusion_state`` (one
-JSON blob), ``outbox`` (sync marks), ``_sqlite_migrations`` (schema version).
+JSON blob), ``outbox`` (sync marks), ``accounts``, ``zone_actions``,
+``_sqlite_migrations`` (schema version).
 """
 from .errors import StoreError
-from .outbox import OUTBOX_TABLES, Outbox
+from .outbox import Outbox
+from .producer import ProducerAddress, StoreProducer
+from .statements import OUTBOX_TABLES
 from .stats import StoreStats
 from .store import Store
 
-__all__ = ["OUTBOX_TABLES", "Outbox", "Store", "StoreError", "StoreStats"]
+__all__ = ["OUTBOX_TABLES", "Outbox", "ProducerAddress", "Store", "StoreError", "StoreProducer", "StoreStats"]

@@ -38,9 +38,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from edge_runtime.logs import LogThrottle
+
 from .connection import transaction
-from .outbox import synced_ids
-from .stats import LogThrottle, StoreStats
+from .statements import synced_ids
+from .stats import StoreStats
 
 log = logging.getLogger(__name__)
 

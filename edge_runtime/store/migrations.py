@@ -14,8 +14,12 @@ AUTOINCREMENT or partial indexes.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from .connection import connect
 
 MIGRATIONS = Migrations("siteguard.edge_store")
 
@@ -159,3 +163,13 @@ def migrate(db: Database) -> list[str]:
     """Apply pending migrations; return the names of every applied one, in order."""
     MIGRATIONS.apply(db)
     return [m.name for m in MIGRATIONS.applied(db)]
+
+
+def migrate_file(path: Path) -> list[str]:
+    """Create ``path`` (and its directory) if needed and migrate it; the connection is closed after."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        return migrate(Database(conn, execute_plugins=False))
+    finally:
+        conn.close()

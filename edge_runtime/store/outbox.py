@@ -2,41 +2,25 @@
 
 Ids are AUTOINCREMENT, so "id > mark" is exactly what still has to go, also
 for an alarm whose row was replaced by a newer state (it gets a new id).
-Marks only move forward and are written through the writer thread (one
+Marks only move forward and are written through the store process (the one
 writer); they are also kept in memory, so ``pending`` never hands out rows
 that were already confirmed but whose mark is not committed yet. A mark lost
 in a crash only means a re-send, which the sync contract makes safe.
 """
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from .connection import ReadConnection
-from .writer import Write, Writer
-
-# Upload order: alarms and their labels before bulk telemetry.
-OUTBOX_TABLES = ("alarms", "transitions", "verdicts", "exposure_minutes", "readings")
-
-_MARK_SQL = (
-    "INSERT INTO outbox (tbl, synced_id, synced_ts) VALUES (?, ?, ?)"
-    " ON CONFLICT (tbl) DO UPDATE SET synced_id = max(synced_id, excluded.synced_id), synced_ts = excluded.synced_ts"
-)
-
-
-def synced_ids(conn: sqlite3.Connection) -> dict[str, int]:
-    """Committed marks for every outbox table (0 = nothing synced yet)."""
-    marks = dict.fromkeys(OUTBOX_TABLES, 0)
-    marks.update(conn.execute("SELECT tbl, synced_id FROM outbox").fetchall())
-    return marks
+from .statements import MARK_SQL, OUTBOX_TABLES, Write, synced_ids
 
 
 class Outbox:
     """What the sync agent still has to upload, and where it has got to."""
 
-    def __init__(self, writer: Writer, clock: Callable[[], float]) -> None:
-        self._writer = writer
+    def __init__(self, put: Callable[[Write], None], clock: Callable[[], float]) -> None:
+        self._put = put
         self._clock = clock
         self._reader: ReadConnection | None = None
         self._marks: dict[str, int] = dict.fromkeys(OUTBOX_TABLES, 0)
@@ -62,7 +46,7 @@ class Outbox:
         if up_to_rowid <= self._marks[_checked(table)]:
             return
         self._marks[table] = up_to_rowid
-        self._writer.put(Write("outbox", _MARK_SQL, (table, up_to_rowid, self._clock())))
+        self._put(Write("outbox", MARK_SQL, (table, up_to_rowid, self._clock())))
 
 
 def _checked(table: str) -> str:

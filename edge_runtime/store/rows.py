@@ -54,7 +54,8 @@ from firmware_bridge.readings import (
     PanicButton,
 )
 
-Row = tuple[Any, ...]
+from .statements import Row
+
 # The last element is the rest of the fields, as a dict or as JSON already encoded.
 Encoded = tuple[str, float | None, float | None, float | None, dict[str, object] | str]
 

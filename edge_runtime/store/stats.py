@@ -1,7 +1,6 @@
 """Counters the store keeps so operators (and the dashboard) can see it keeping up."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 
 
@@ -45,17 +44,3 @@ class StoreStats:
         """A copy for readers on other threads (dict copies are atomic under the GIL)."""
         return replace(self, rows_written=dict(self.rows_written), evicted=dict(self.evicted), queue_depth=queue_depth)
 
-
-class LogThrottle:
-    """Lets a repeating error be logged once per interval instead of once per row."""
-
-    def __init__(self, interval_s: float = 10.0) -> None:
-        self._interval = interval_s
-        self._next = 0.0
-
-    def ready(self) -> bool:
-        now = time.monotonic()
-        if now < self._next:
-            return False
-        self._next = now + self._interval
-        return True

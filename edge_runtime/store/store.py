@@ -1,11 +1,13 @@
 """The store facade: what the daemon, the dashboard and the sync agent call.
 
-``record_*`` and ``save_fusion_state`` run on the asyncio loop: they only
-queue work for the writer thread and never raise (a full or read-only disk is
-counted in :attr:`Store.stats` and logged). Alarm transitions are priority
-items, committed within milliseconds; everything else is batched.
-Reads run synchronously on their own query-only connection and see what the
-writer has committed.
+Writes go to the store process (``server.py``), which owns the only write
+connection, through a :class:`~.producer.StoreProducer`: ``record_*`` and
+``save_fusion_state`` run on the asyncio loop, only append to bounded
+in-memory queues and never raise (a full or read-only disk, a closed store or
+a dead store process is counted in :attr:`Store.stats` and logged). Alarm
+transitions are priority items, committed within milliseconds; everything
+else is batched. Reads run synchronously in the caller on their own
+query-only connection and see what the store process has committed.
 """
 from __future__ import annotations
 
@@ -13,20 +15,21 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlite_utils import Database
-
+from edge_runtime.logs import LogThrottle
 from edge_runtime.alarms.model import Alarm, AlarmTransition
-from edge_runtime.config.devices import StorageSettings
+from edge_runtime.config.devices import SerialPort, StorageSettings
+from edge_runtime.queue_stats import QueueStats
 from firmware_bridge.readings import Observation
 
-from .budget import DiskBudget
-from .connection import ReadConnection, connect
+from .connection import ReadConnection
 from .errors import StoreError
-from .migrations import migrate
+from .migrations import migrate_file
 from .outbox import Outbox
+from .process import StoreProcess
+from .producer import ProducerAddress, StoreProducer
 from .rows import (
     ALARM_SQL,
     EXPOSURE_SQL,
@@ -36,98 +39,105 @@ from .rows import (
     alarm_from_row,
     alarm_record,
     alarm_row,
-    reading_row,
     to_json,
     transition_row,
     verdict_row,
 )
-from .sampling import Sampler
-from .stats import LogThrottle, StoreStats
-from .writer import ROWS_PER_TRANSACTION, Write, Writer
+from .statements import Write
+from .stats import StoreStats
 
 log = logging.getLogger(__name__)
 
-# Rows the disk budget deletes per step; a step follows every reading transaction,
-# so eviction outpaces ingest 4:1 while keeping each delete short.
-EVICT_PER_STEP = 4 * ROWS_PER_TRANSACTION
-
 
 class Store:
-    """SQLite persistence for one edge node; see the package docstring for the schema."""
+    """SQLite persistence for one edge node; see the package docstring for the schema.
 
-    def __init__(self, settings: StorageSettings, *, clock: Callable[[], float] = time.time) -> None:
+    ``serial`` are the site's serial ports: :meth:`record_chunk` needs them to
+    decode a port's bytes in the store process.
+    """
+
+    def __init__(
+        self,
+        settings: StorageSettings,
+        *,
+        serial: Iterable[SerialPort] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
+        self._serial = tuple(serial)
         self._clock = clock
-        self._stats = StoreStats()
-        self._sampler = Sampler(settings.readings_sample_s) if settings.readings_sample_s > 0 else None
-        # Created now so observations recorded before open() are queued, not lost.
-        self._writer = Writer(
-            self._stats,
-            batch_size=settings.batch_size,
-            flush_interval_s=settings.flush_interval_s,
-            max_queued_readings=settings.max_queued_readings,
-            fsync=settings.fsync_alarms,
-            encode=reading_row,
-        )
-        self.outbox = Outbox(self._writer, clock)
+        # Created now so what is recorded before open() is queued, not lost.
+        self._producer = StoreProducer(settings.max_queued_readings, name="store")
+        self.outbox = Outbox(self._producer.put, clock)
+        self._process: StoreProcess | None = None
         self._reader: ReadConnection | None = None
         self._accepting = True
         self._opened = False
+        self._refused_count = 0
         self._error_log = LogThrottle()
 
     # --- lifecycle ---------------------------------------------------------------
 
     def open(self) -> None:
-        """Create or migrate the database and start the writer; raises StoreError if it cannot."""
+        """Create or migrate the database here, then start the store process; raises StoreError if either fails."""
         if self._opened:
             raise StoreError("a Store is opened once; make a new one to reopen the file")
         self._opened = True
         path = self._settings.path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = connect(path)
-            try:
-                migrate(Database(conn, execute_plugins=False))
-            except BaseException:
-                conn.close()
-                raise
+            migrate_file(path)
             self._reader = ReadConnection(path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store at {path}: {exc}") from exc
         self.outbox.attach(self._reader)
-        budget = DiskBudget(
-            path,
-            self._settings.max_bytes,
-            self._stats,
-            min_free_bytes=self._settings.min_free_bytes,
-            chunk_rows=EVICT_PER_STEP,
-        )
-        self._writer.start(conn, budget)
+        try:
+            self._process = StoreProcess.start(self._settings, self._serial)
+            self._producer.attach(self._process.connect())
+        except StoreError:
+            self.close()
+            raise
 
     def close(self, timeout: float = 5.0) -> None:
-        """Commit everything queued, stop the writer, close both connections."""
+        """Commit everything queued, stop the store process, close the read connection."""
         self._accepting = False
-        self._writer.stop(timeout)
+        if self._process is not None:
+            self._producer.flush(timeout)
+            self._producer.close(timeout)
+            self._process.stop(timeout)
+            self._process = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is committed; False on timeout or a write error."""
-        return self._writer.flush(timeout)
+        return self._producer.flush(timeout)
 
     # --- writes: on the asyncio loop, never block, never raise -------------------------
 
     def record_observation(self, obs: Observation) -> None:
+        """One reading of a low-rate source; its row is built in the store process."""
         try:
-            if not self._accepting:
-                self._refused("observation")
-            elif self._sampler is not None and not self._sampler.keep(obs):
-                self._stats.sampled_out += 1
+            if self._accepting:
+                self._producer.put_observation(obs)
             else:
-                self._writer.put_reading(obs)
+                self._refused("observation")
         except Exception as exc:
             self._refused("observation", exc)
+
+    def record_chunk(self, source: str, ts: float, data: bytes) -> None:
+        """The bytes just read from serial port ``source``; ``ts`` is the time stamped on all their readings.
+
+        The store process decodes them again, maps them to devices like the
+        daemon does and stores them as :meth:`record_observation` would.
+        """
+        try:
+            if self._accepting:
+                self._producer.put_chunk(source, ts, data)
+            else:
+                self._refused("serial chunk")
+        except Exception as exc:
+            self._refused("serial chunk", exc)
 
     def record_transition(self, t: AlarmTransition) -> None:
         """Upsert the alarm row and append the transition (and verdict): committed at once."""
@@ -143,7 +153,7 @@ class Store:
             verdict = verdict_row(t)
             if verdict is not None:
                 writes.append(Write("verdicts", VERDICT_SQL, verdict))
-            self._writer.put_priority(tuple(writes))
+            self._producer.put_priority(tuple(writes))
         except Exception as exc:
             self._refused("alarm transition", exc)
 
@@ -162,16 +172,16 @@ class Store:
 
     def _put(self, write: Write, what: str) -> None:
         if self._accepting:
-            self._writer.put(write)
+            self._producer.put(write)
         else:
             self._refused(what)
 
     def _refused(self, what: str, exc: Exception | None = None) -> None:
-        self._stats.record_errors += 1
+        self._refused_count += 1
         if self._error_log.ready():
             reason = "the store is closed" if exc is None else "it could not be encoded"
-            count = self._stats.record_errors
-            log.error("store refused a %s: %s (%d refused so far)", what, reason, count, exc_info=exc)
+            log.error("store refused a %s: %s", what, reason,
+                      extra={"refused": self._refused_count}, exc_info=exc)
 
     # --- reads: synchronous, own connection --------------------------------------
 
@@ -206,15 +216,45 @@ class Store:
     def readings_count(self) -> int:
         return int(self._read("SELECT count(*) AS n FROM readings")[0]["n"])
 
+    # --- figures and the channel -----------------------------------------------------
+
     @property
     def queue_depth(self) -> int:
-        """Items waiting for the writer (cheap: for backpressure and /metrics)."""
-        return self._writer.queue_depth
+        """Items not committed yet: waiting here, plus waiting in the store process when it last said."""
+        remote = self._producer.remote_stats
+        return self._producer.depth + (remote.queue_depth if remote is not None else 0)
 
     @property
     def stats(self) -> StoreStats:
-        """A snapshot of the counters, with the current queue depth."""
-        return self._stats.snapshot(self._writer.queue_depth)
+        """The store process's latest counters merged with this side's (refused, shed, still queued here)."""
+        producer = self._producer
+        stats = (producer.remote_stats or StoreStats()).snapshot(self.queue_depth)
+        stats.record_errors += self._refused_count + producer.record_errors
+        stats.dropped_overflow += producer.shed
+        if not producer.connected:  # nothing reaches the disk: alarms wait in memory here
+            stats.priority_pending_retry += producer.priority_depth
+        return stats
+
+    @property
+    def connected(self) -> bool:
+        """True while the store process is open and reachable (False before open, after close, if it died)."""
+        return self._producer.connected
+
+    def queues(self) -> list[QueueStats]:
+        """This process's channel to the store: ``store.readings`` (bulk) and ``store.priority`` (events)."""
+        return self._producer.queues()
+
+    @property
+    def producer_address(self) -> ProducerAddress:
+        """What another process passes to ``StoreProducer.connect`` to write through this store."""
+        if self._process is None:
+            raise StoreError("the store is not open")
+        return self._process.address
+
+    @property
+    def process_pid(self) -> int | None:
+        """The store process's pid while it runs (for supervision and tests)."""
+        return self._process.pid if self._process is not None else None
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
         if self._reader is None:

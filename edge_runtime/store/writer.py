@@ -1,17 +1,17 @@
-"""The one writer thread: every row reaches SQLite through it.
+"""The one writer thread, in the store process: every row reaches SQLite through it.
 
-Producers (the asyncio loop) only append to deques, which never block. The
-thread commits three kinds of work:
+Producers (the store process's intake, fed by the producer channels) only
+append to deques, which never block. The thread commits three kinds of work:
 
 * priority items (alarm transitions, verdicts): committed as soon as the
   thread wakes, between reading batches too, with ``synchronous=FULL`` when
   ``fsync`` is on so an alarm that was announced survives a power cut, not
   just a crash. On a disk error they stay queued, in order, and are retried
   every pass: an announced alarm is never dropped for a full disk.
-* readings: encoded here (off the loop) and inserted with ``executemany``
-  every ``flush_interval_s``, or as soon as ``batch_size`` of them wait, in
-  transactions of at most ``ROWS_PER_TRANSACTION`` rows. On a disk error the
-  rows are dropped and counted: the loop must never wait for the disk.
+* readings: rows already built (by the intake or a producer), inserted with
+  ``executemany`` every ``flush_interval_s``, or as soon as ``batch_size`` of
+  them wait, in transactions of at most ``ROWS_PER_TRANSACTION`` rows. On a
+  disk error the rows are dropped and counted: producers never wait for the disk.
 * other writes (exposure minutes, fusion state, outbox marks): committed with
   the timed flush; kept and retried on a disk error.
 
@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from firmware_bridge.readings import Observation
+from edge_runtime.logs import LogThrottle
 
 from .connection import is_disk_full, is_transient, transaction
-from .rows import READING_SQL, Row
-from .stats import LogThrottle, StoreStats
+from .rows import READING_SQL
+from .statements import Row, Write
+from .stats import StoreStats
 
 if TYPE_CHECKING:
     from .budget import DiskBudget
@@ -51,20 +52,11 @@ ROWS_PER_TRANSACTION = 500
 
 
 @dataclass(frozen=True, slots=True)
-class Write:
-    """One parameterised statement; ``table`` is what the stats count it under."""
-
-    table: str
-    sql: str
-    params: Row
-
-
-@dataclass(frozen=True, slots=True)
 class _Item:
     """Writes that commit together (an alarm upsert with its transition and verdict)."""
 
     writes: tuple[Write, ...]
-    queued_at: float = field(default_factory=time.perf_counter)
+    queued_at: float = field(default_factory=time.perf_counter)  # CLOCK_MONOTONIC: comparable across processes
 
 
 class _FlushWaiter:
@@ -84,17 +76,17 @@ class Writer:
         flush_interval_s: float,
         max_queued_readings: int,
         fsync: bool,
-        encode: Callable[[Observation], Row],
     ) -> None:
         self._stats = stats
         self._batch_size = batch_size
         self._interval = flush_interval_s
         self._max_queued = max_queued_readings
         self._fsync = fsync
-        self._encode = encode
-        self._readings: deque[Observation] = deque()
+        self._readings: deque[Row] = deque()
         self._writes: deque[_Item] = deque()
         self._priority: deque[_Item] = deque()
+        self._no_priority = threading.Event()  # clear while an alarm write waits for its first attempt
+        self._no_priority.set()
         self._waiters: list[_FlushWaiter] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -106,12 +98,14 @@ class Writer:
 
     # --- producer side: any thread, never blocks --------------------------------
 
-    def put_reading(self, obs: Observation) -> None:
+    def put_rows(self, rows: Sequence[Row]) -> None:
+        """Queue ``readings`` rows; what does not fit under ``max_queued_readings`` is dropped and counted."""
         readings = self._readings
-        if len(readings) >= self._max_queued:
-            self._stats.dropped_overflow += 1
-            return
-        readings.append(obs)
+        room = max(self._max_queued - len(readings), 0)
+        if len(rows) > room:
+            self._stats.dropped_overflow += len(rows) - room
+            rows = rows[:room]
+        readings.extend(rows)
         if len(readings) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 
@@ -119,10 +113,21 @@ class Writer:
         """Queue a low-priority write; it commits with the next timed flush."""
         self._writes.append(_Item((write,)))
 
-    def put_priority(self, writes: tuple[Write, ...]) -> None:
-        """Queue writes that must be durable now, in one transaction."""
-        self._priority.append(_Item(writes))
+    def put_priority(self, writes: tuple[Write, ...], queued_at: float | None = None) -> None:
+        """Queue writes that must be durable now, in one transaction.
+
+        ``queued_at`` (``time.perf_counter()`` when the producer took them) makes
+        the latency stats cover the trip from the producer's process too.
+        """
+        self._no_priority.clear()
+        self._priority.append(_Item(writes) if queued_at is None else _Item(writes, queued_at))
         self._wake.set()
+
+    def yield_to_priority(self, timeout: float) -> None:
+        """Bulk work in this process calls this between its steps: while an alarm write waits, it pauses
+        (up to ``timeout``), so the commit does not queue for the interpreter lock at every statement."""
+        if not self._no_priority.is_set():
+            self._no_priority.wait(timeout)
 
     @property
     def queue_depth(self) -> int:
@@ -170,7 +175,7 @@ class Writer:
                 waiters, self._waiters = self._waiters, []
             stopping = self._stopping
             try:
-                ok = self._commit_items(self._priority, durable=self._fsync)
+                ok = self._commit_priority()
                 now = time.monotonic()
                 timed = now >= next_flush
                 if timed:
@@ -212,16 +217,12 @@ class Writer:
             ok = self._commit_readings(n) and ok
             self._budget_step()  # eviction keeps pace with ingest, chunk for chunk
             if self._priority:  # alarms never wait behind a reading backlog
-                ok = self._commit_items(self._priority, durable=self._fsync) and ok
+                ok = self._commit_priority() and ok
         return ok
 
     def _commit_readings(self, n: int) -> bool:
         popleft = self._readings.popleft
-        batch = [popleft() for _ in range(n)]
-        try:
-            rows = [self._encode(obs) for obs in batch]
-        except Exception:  # a reading that cannot be encoded: store all the others
-            rows = self._encode_each(batch)
+        rows = [popleft() for _ in range(n)]
         try:
             self._insert_readings(rows)
         except sqlite3.Error as exc:
@@ -238,17 +239,12 @@ class Writer:
         self._stats.batches += 1
         self._stats.count_written("readings", cursor.rowcount)
 
-    def _encode_each(self, batch: list[Observation]) -> list[Row]:
-        """Slow path after a failed batch encode: keep every reading that can be stored."""
-        rows = []
-        for obs in batch:
-            try:
-                rows.append(self._encode(obs))
-            except Exception:
-                self._stats.record_errors += 1
-                if self._error_log.ready():
-                    log.exception("cannot encode observation from %s", obs.device)
-        return rows
+    def _commit_priority(self) -> bool:
+        """Commit the alarm writes; bulk work resumes after the attempt (a failed one is retried next pass)."""
+        ok = self._commit_items(self._priority, durable=self._fsync)
+        if not ok or not self._priority:
+            self._no_priority.set()
+        return ok
 
     def _commit_items(self, queue: deque[_Item], *, durable: bool) -> bool:
         """Commit every queued item in one transaction; on a disk error put them back."""

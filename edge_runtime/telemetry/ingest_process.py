@@ -19,7 +19,6 @@ cannot take in time is coalesced, not queued.
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import signal
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_runtime.child_process import die_with_parent
 from edge_runtime.config.devices import MqttSettings
 from edge_runtime.config.people import ManDownSettings
 from edge_runtime.logs import setup_logging, verbosity_of
@@ -169,14 +169,6 @@ class TelemetryIngest:
         return self._stopping
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGTERM this process when the daemon dies, however it dies."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _mqtt_client(settings: IngestSettings, ingest: TelemetryIngest) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id, clean_session=True,
                          protocol=mqtt.MQTTv311)
@@ -201,7 +193,7 @@ def run(settings: IngestSettings, events: Connection, routine: Connection) -> No
     # paho's thread (where a panic press is parsed and forwarded) must get the lock back
     # quickly from the forwarding thread: CPython's 5 ms default would be the panic's delay
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    _die_with_parent()
+    die_with_parent()
     setup_logging(verbosity_of(settings.log_level))
     store = TelemetryStore(settings.store_address) if settings.store_address is not None else None
     ingest = TelemetryIngest(settings, events, routine, store)

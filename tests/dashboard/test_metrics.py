@@ -24,7 +24,8 @@ TOKEN = "prometheus-scrape-token"
 FAMILIES = {
     "siteguard_info", "siteguard_readings", "siteguard_decode_errors", "siteguard_alarms", "siteguard_alarm_transitions",
     "siteguard_alarm_latency_seconds", "siteguard_sqlite_write_seconds", "siteguard_sqlite_write_max_seconds",
-    "siteguard_store_queue_depth", "siteguard_live_clients",
+    "siteguard_store_queue_depth", "siteguard_live_clients", "siteguard_queue_depth", "siteguard_queue_capacity",
+    "siteguard_queue_high_water", "siteguard_queue_enqueued", "siteguard_queue_shed", "siteguard_load_shedding",
 }
 
 
@@ -90,14 +91,25 @@ async def test_metrics_for_a_viewer_and_for_prometheus_token(tmp_path: Path, mos
                 assert status == 200
                 text = body.decode()
                 got = samples(text)
-                return text if got.get(("siteguard_alarm_latency_seconds_count", ()), 0) > 0 else None
+                alarmed = got.get(("siteguard_alarm_latency_seconds_count", ()), 0) > 0
+                # the store process reports its counters every ~0.25 s
+                committed = got.get(("siteguard_sqlite_write_seconds_count", ()), 0) > 0
+                return text if alarmed and committed else None
 
-            text = await eventually_async(after_an_alarm, 30, "an alarm raised by a reading")
+            text = await eventually_async(after_an_alarm, 30, "an alarm raised by a reading, committed")
             assert FAMILIES <= {f.name for f in text_string_to_metric_families(text)}
             got = samples(text)
             assert got[("siteguard_readings_total", (("kind", "gas"),))] > 0
             assert any(name == "siteguard_decode_errors_total" for name, _ in got)
             assert got[("siteguard_sqlite_write_seconds_count", ())] > 0
+            queues = {dict(labels)["queue"]: dict(labels)["kind"] for name, labels in got
+                      if name == "siteguard_queue_depth"}
+            assert {"mqtt.inbox", "telemetry.routine", "telemetry.events", "store.readings",
+                    "store.priority"} <= queues.keys()
+            assert got[("siteguard_queue_enqueued_total", (("kind", "bulk"), ("queue", "store.readings")))] > 0
+            assert all(got[("siteguard_queue_shed_total", (("kind", "events"), ("queue", q)))] == 0
+                       for q, kind in queues.items() if kind == "events")
+            assert got[("siteguard_load_shedding", ())] == 0
 
         async with aiohttp.ClientSession() as prometheus:
             async with prometheus.get(f"{url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}) as response:

@@ -1,4 +1,4 @@
-"""Fixtures for store tests: real SQLite files in tmp_path, alarm and reading factories."""
+"""Fixtures for store tests: real SQLite files in tmp_path, real store processes, alarm and reading factories."""
 from __future__ import annotations
 
 import sqlite3
@@ -21,7 +21,7 @@ from edge_runtime.alarms.model import (
     SubjectKind,
     TransitionCause,
 )
-from edge_runtime.config.devices import StorageSettings
+from edge_runtime.config.devices import SerialPort, StorageSettings
 from edge_runtime.store import Store
 from firmware_bridge.readings import Gas, GasSample, Observation
 
@@ -82,13 +82,13 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_store(db_path: Path) -> Iterator[StoreFactory]:
-    """Open stores over ``db_path`` (settings overridable); all closed at teardown."""
+    """Open stores (and their store processes) over ``db_path`` or ``path``; all closed at teardown."""
     stores: list[Store] = []
 
-    def factory(**settings: Any) -> Store:
-        store = Store(StorageSettings(path=db_path, **settings))
-        store.open()
+    def factory(*, path: Path | None = None, serial: tuple[SerialPort, ...] = (), **settings: Any) -> Store:
+        store = Store(StorageSettings(path=path or db_path, **settings), serial=serial)
         stores.append(store)
+        store.open()
         return store
 
     yield factory

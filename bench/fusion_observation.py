@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_runtime.config import parse_config  # noqa: E402
 from edge_runtime.fusion import FusionEngine  # noqa: E402
-from edge_runtime.fusion.geo import LocalFrame  # noqa: E402
+from edge_runtime.geometry import LocalFrame  # noqa: E402
 from firmware_bridge.readings import (  # noqa: E402
     Contact,
     Gas,

@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from edge_runtime.geometry import fit_homography
+
 from .base import StrictModel
 
 Point = tuple[float, float]
@@ -122,8 +124,6 @@ class CameraConfig(StrictModel):
             return v
         if len(v) < 4:
             raise ValueError("at least 4 (image, site) pairs are needed")
-        from edge_runtime.vision.geometry import fit_homography
-
         fit_homography([p.image for p in v], [p.site for p in v])  # its ValueError names the problem
         return v
 

@@ -48,12 +48,12 @@ from edge_runtime.alarms.model import AlarmKind, ConditionUpdate, Notify, Priori
 from edge_runtime.config.cameras import CameraConfig
 from edge_runtime.config.site import SiteConfig
 from edge_runtime.config.zones import Zone
+from edge_runtime.geometry import Polygon
 from edge_runtime.vision.detections import CameraStatus, Detection, FrameDetections
 from edge_runtime.vision.postprocess import nms
 
 from .conditions import ConditionBoard, device_subject, worker_label, worker_subject, zone_label, zone_subject
 from .engine import FusionEngine
-from .geo import Polygon
 
 K = AlarmKind
 SAME_PERSON_IOU = 0.5  # overlapping boxes above this are one person seen under several labels

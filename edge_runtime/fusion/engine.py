@@ -16,6 +16,7 @@ from typing import Any
 
 from edge_runtime.alarms.model import ConditionUpdate, Notify, PreAlarm
 from edge_runtime.config.site import SiteConfig
+from edge_runtime.geometry import LocalFrame
 from firmware_bridge.readings import (
     Battery,
     CheckIn,
@@ -32,7 +33,6 @@ from .battery import BatteryMonitor
 from .conditions import NOBODY, ConditionBoard, device_subject, worker_label, worker_subject
 from .escalation import Escalation
 from .gas_rules import GasMonitor
-from .geo import LocalFrame
 from .geofence import Change, Geofence
 from .heart_rate import HeartRateMonitor
 from .man_down import WearableMonitor

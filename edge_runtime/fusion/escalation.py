@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from edge_runtime.alarms.model import AlarmKind, Notify
 from edge_runtime.config.site import SiteConfig
+from edge_runtime.geometry import Polygon
 
 from .conditions import ConditionBoard, Level, worker_label, worker_subject, zone_label, zone_subject
-from .geo import Polygon
 from .geofence import Geofence
 from .positions import PositionTracker
 

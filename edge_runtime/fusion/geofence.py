@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from edge_runtime.alarms.model import AlarmKind, Notify
 from edge_runtime.config.people import Worker
 from edge_runtime.config.zones import Zone
+from edge_runtime.geometry import Polygon
 
 from .conditions import ConditionBoard, worker_label, worker_subject, zone_label
-from .geo import Polygon
 
 
 class _State(enum.Enum):

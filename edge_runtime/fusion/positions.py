@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from edge_runtime.alarms.model import AlarmKind, Notify, Subject
 from edge_runtime.config.zones import PositionSettings
+from edge_runtime.geometry import LocalFrame
 from firmware_bridge.readings import GpsFix
 
 from .conditions import ConditionBoard
-from .geo import LocalFrame
 
 _CONDITION = "position"
 

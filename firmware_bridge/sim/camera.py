@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from edge_runtime.config.cameras import CameraConfig
-from edge_runtime.vision.geometry import Homography
+from edge_runtime.geometry import Homography
 from models.camera.backdrop import Background, make_background
 from models.camera.render import render_scene
 from models.camera.scene import PersonSpec, Pose

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from edge_runtime.config import SiteConfig
-from edge_runtime.fusion.geo import LocalFrame, Polygon
+from edge_runtime.geometry import LocalFrame, Polygon
 from firmware_bridge.readings import Contact, Gas, HeartRate, Motion
 
 from .scenario import (

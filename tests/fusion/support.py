@@ -7,7 +7,7 @@ from typing import Any
 from edge_runtime.alarms.model import AlarmKind, ConditionUpdate, PreAlarm, Priority
 from edge_runtime.config import parse_config
 from edge_runtime.fusion import FusionEngine
-from edge_runtime.fusion.geo import LocalFrame
+from edge_runtime.geometry import LocalFrame
 from firmware_bridge.readings import Gas, GasSample, GpsFix, Observation, Reading
 
 T0 = 1_700_000_040.0  # on a minute boundary, so minute arithmetic is easy to check by hand

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from edge_runtime.fusion.geo import LocalFrame, Polygon
+from edge_runtime.geometry import LocalFrame, Polygon
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import pytest
 from edge_runtime.alarms.model import AlarmKind
 from edge_runtime.config import SiteConfig
 from edge_runtime.config.people import Worker
-from edge_runtime.fusion.geo import LocalFrame, Polygon
+from edge_runtime.geometry import LocalFrame, Polygon
 from firmware_bridge.readings import Contact, Gas
 from firmware_bridge.sim.scenario import Scenario
 from firmware_bridge.sim.world import World

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from edge_runtime.config import SiteConfig
-from edge_runtime.fusion.geo import LocalFrame
+from edge_runtime.geometry import LocalFrame
 from firmware_bridge.readings import Contact, Gas
 from firmware_bridge.sim.scenario import Scenario, parse_scenario
 from firmware_bridge.sim.world import World

@@ -6,12 +6,8 @@ import pytest
 
 from edge_runtime.config import ConfigError, parse_config
 from edge_runtime.config.cameras import CameraConfig
-from edge_runtime.vision.geometry import (
-    Homography,
-    ImageZones,
-    fit_homography,
-    foot_point,
-)
+from edge_runtime.geometry import Homography, fit_homography, foot_point
+from edge_runtime.vision.geometry import ImageZones
 
 # a camera looking down at a 20 m x 15 m patch: (0, 0) px is site (0, 15), 640x480 px is (20, 0)
 IMAGE = [(0.0, 0.0), (640.0, 0.0), (640.0, 480.0), (0.0, 480.0), (320.0, 240.0)]

@@ -1,0 +1,12 @@
+"""Pure geometry shared by config, fusion, vision and the simulator.
+
+A leaf: it imports nothing else from ``edge_runtime`` (tests/test_layering.py
+checks), so every layer may use it without import cycles.
+
+- :mod:`.site`: GPS lat/lon <-> site metres (:class:`LocalFrame`) and polygons with signed distances.
+- :mod:`.homography`: image pixels <-> site metres on the ground plane, and foot points.
+"""
+from .homography import Box, Homography, Point, fit_homography, foot_point
+from .site import LocalFrame, Polygon
+
+__all__ = ["Box", "Homography", "LocalFrame", "Point", "Polygon", "fit_homography", "foot_point"]

@@ -43,10 +43,10 @@ from bench.alarm_latency import _pct, _summary
 from bench.support.larger_model import build_in_child
 from bench.support.probed_site import probed_site
 from edge_runtime.config.cameras import CameraConfig, VisionSettings
+from edge_runtime.sim.camera import write_video
 from edge_runtime.vision.detections import FrameDetections
 from edge_runtime.vision.model_runner import ModelRunner
 from edge_runtime.vision.supervisor import VisionSupervisor
-from firmware_bridge.sim.camera import write_video
 from models.camera.backdrop import make_background
 from models.camera.render import render_scene
 from models.camera.scene import PersonSpec

@@ -24,9 +24,9 @@ from edge_runtime.config import SiteConfig, parse_config
 from edge_runtime.daemon import EdgeDaemon
 from edge_runtime.dashboard.passwords import hash_password
 from edge_runtime.local_broker import LocalBroker, port_open
-from firmware_bridge.sim.camera import add_demo_cameras
-from firmware_bridge.sim.scenario import Scenario, load_scenario
-from firmware_bridge.sim.site_sim import SiteSimulator
+from edge_runtime.sim.camera import add_demo_cameras
+from edge_runtime.sim.scenario import Scenario, load_scenario
+from edge_runtime.sim.site_sim import SiteSimulator
 
 HOST = "127.0.0.1"
 DEMO_LOGIN = ("supervisor", "siteguard-demo")  # name, password: printed in the banner
@@ -35,7 +35,7 @@ _SHOWN = {TransitionCause.RAISED, TransitionCause.ESCALATED, TransitionCause.ACK
 
 def demo_site_data() -> dict[str, Any]:
     """The shipped demo site (workers, zones, detectors, shortened demo timers)."""
-    text = resources.files("firmware_bridge.sim").joinpath("demo_site.yaml").read_text(encoding="utf-8")
+    text = resources.files("edge_runtime.sim").joinpath("demo_site.yaml").read_text(encoding="utf-8")
     return dict(yaml.safe_load(text))
 
 
@@ -52,7 +52,7 @@ def with_demo_account(base: dict[str, Any]) -> dict[str, Any]:
 def resolve_scenario(name_or_path: str) -> Scenario:
     path = Path(name_or_path)
     if not path.exists():
-        path = Path(str(resources.files("firmware_bridge.sim").joinpath("scenarios", name_or_path)))
+        path = Path(str(resources.files("edge_runtime.sim").joinpath("scenarios", name_or_path)))
     return load_scenario(path)
 
 

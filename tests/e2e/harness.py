@@ -16,8 +16,8 @@ import yaml
 from edge_runtime.config import SiteConfig, parse_config
 from edge_runtime.daemon import EdgeDaemon
 from edge_runtime.demo import demo_config, demo_site_data
-from firmware_bridge.sim.scenario import load_scenario, shipped_scenario
-from firmware_bridge.sim.site_sim import SiteSimulator
+from edge_runtime.sim.scenario import load_scenario, shipped_scenario
+from edge_runtime.sim.site_sim import SiteSimulator
 from tests.broker import Received
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from edge_runtime.config import SiteConfig, parse_config
-from firmware_bridge.sim.scenario import Scenario, load_scenario, shipped_scenario
+from edge_runtime.sim.scenario import Scenario, load_scenario, shipped_scenario
 
 
 def demo_site_data() -> dict[str, Any]:
-    text = resources.files("firmware_bridge.sim").joinpath("demo_site.yaml").read_text(encoding="utf-8")
+    text = resources.files("edge_runtime.sim").joinpath("demo_site.yaml").read_text(encoding="utf-8")
     return dict(yaml.safe_load(text))
 
 

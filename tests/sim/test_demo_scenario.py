@@ -19,9 +19,9 @@ from edge_runtime.alarms.model import AlarmKind
 from edge_runtime.config import SiteConfig
 from edge_runtime.config.people import Worker
 from edge_runtime.geometry import LocalFrame, Polygon
+from edge_runtime.sim.scenario import Scenario
+from edge_runtime.sim.world import World
 from firmware_bridge.readings import Contact, Gas
-from firmware_bridge.sim.scenario import Scenario
-from firmware_bridge.sim.world import World
 
 DEADLINE_S = 40.0
 STEP_S = 0.05  # the wearables' accelerometer rate (20 Hz)

@@ -18,11 +18,7 @@ import pytest
 from edge_runtime.config import SiteConfig
 from edge_runtime.config.devices import ModbusPoll
 from edge_runtime.mqtt.messages import parse_telemetry
-from firmware_bridge.codecs.hrm import decode_hrm
-from firmware_bridge.modbus_poller import ModbusPoller
-from firmware_bridge.protocols import Decoded, StreamDecoder
-from firmware_bridge.readings import GasSample, GpsFix, HeartRate, Motion, PanicButton
-from firmware_bridge.sim.firmware import (
+from edge_runtime.sim.firmware import (
     FixedDetectorFirmware,
     GatewayFirmware,
     GpsFirmware,
@@ -31,11 +27,15 @@ from firmware_bridge.sim.firmware import (
     WinsenFirmware,
     sensor_spec,
 )
+from edge_runtime.sim.scenario import parse_scenario
+from edge_runtime.sim.timeline import SimClock
+from edge_runtime.sim.world import World
+from firmware_bridge.codecs.hrm import decode_hrm
+from firmware_bridge.modbus_poller import ModbusPoller
+from firmware_bridge.protocols import Decoded, StreamDecoder
+from firmware_bridge.readings import GasSample, GpsFix, HeartRate, Motion, PanicButton
 from firmware_bridge.sim.modbus_slave import EmulatedModbusSlave
 from firmware_bridge.sim.pty import PtyPort
-from firmware_bridge.sim.scenario import parse_scenario
-from firmware_bridge.sim.timeline import SimClock
-from firmware_bridge.sim.world import World
 from tests.broker import Mosquitto, Subscriber
 
 SPEED = 10.0  # scenario seconds per wall second; a tick more than 50 ms late would be skipped

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from edge_runtime.config import SiteConfig
-from firmware_bridge.sim.scenario import (
+from edge_runtime.sim.scenario import (
     DetectorEvent,
     ScenarioError,
     WorkerEvent,

@@ -11,12 +11,12 @@ import pytest
 
 from edge_runtime.config import SiteConfig, parse_config
 from edge_runtime.config.devices import SerialPort
+from edge_runtime.sim.scenario import Scenario
+from edge_runtime.sim.site_sim import SiteSimulator
 from firmware_bridge.errors import TransportError
 from firmware_bridge.modbus_poller import ModbusPoller
 from firmware_bridge.protocols import StreamDecoder
 from firmware_bridge.readings import Gas, GasSample, GpsFix
-from firmware_bridge.sim.scenario import Scenario
-from firmware_bridge.sim.site_sim import SiteSimulator
 from tests.broker import Mosquitto, Subscriber, free_port
 
 from .conftest import demo_site_data

@@ -9,9 +9,9 @@ import pytest
 
 from edge_runtime.config import SiteConfig
 from edge_runtime.geometry import LocalFrame
+from edge_runtime.sim.scenario import Scenario, parse_scenario
+from edge_runtime.sim.world import World
 from firmware_bridge.readings import Contact, Gas
-from firmware_bridge.sim.scenario import Scenario, parse_scenario
-from firmware_bridge.sim.world import World
 
 
 def _world(site: SiteConfig, *events: dict[str, Any], seed: int = 0, **top: Any) -> World:

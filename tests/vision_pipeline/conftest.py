@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_bridge.sim.camera import write_video
+from edge_runtime.sim.camera import write_video
 from models.camera.backdrop import make_background
 from models.camera.render import render_scene
 from models.camera.scene import Box, PersonSpec

@@ -15,7 +15,7 @@ import aiohttp
 
 from edge_runtime.config.cameras import CameraConfig
 from edge_runtime.daemon import EdgeDaemon
-from firmware_bridge.sim.camera import (
+from edge_runtime.sim.camera import (
     DEMO_MOUNT,
     DEMO_SEED,
     CameraScript,

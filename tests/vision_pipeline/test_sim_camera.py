@@ -10,8 +10,8 @@ from edge_runtime.config import parse_config
 from edge_runtime.config.cameras import CameraConfig
 from edge_runtime.demo import demo_site_data, resolve_scenario
 from edge_runtime.geometry import Homography
-from firmware_bridge.sim.camera import DEMO_MOUNT, DEMO_SCRIPT, SimCamera, demo_cameras
-from firmware_bridge.sim.world import World
+from edge_runtime.sim.camera import DEMO_MOUNT, DEMO_SCRIPT, SimCamera, demo_cameras
+from edge_runtime.sim.world import World
 
 
 def _demo_camera(tmp_path: Path) -> SimCamera:

@@ -27,8 +27,10 @@ from typing import Any
 
 from edge_runtime.config import SiteConfig
 from edge_runtime.config.devices import ControllerSettings, ModbusPoll, SerialPort
+from firmware_bridge.sim.controller import EmulatedController
+from firmware_bridge.sim.modbus_slave import EmulatedModbusSlave
+from firmware_bridge.sim.pty import PtyPort
 
-from .controller import EmulatedController
 from .firmware import (
     FixedDetectorFirmware,
     FrameSource,
@@ -38,8 +40,6 @@ from .firmware import (
     WearableGateway,
     WinsenFirmware,
 )
-from .modbus_slave import EmulatedModbusSlave
-from .pty import PtyPort
 from .scenario import Scenario
 from .timeline import SimClock
 from .world import World

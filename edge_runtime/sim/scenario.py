@@ -316,8 +316,8 @@ def load_scenario(path: str | Path, config: SiteConfig | None = None) -> Scenari
 
 
 def shipped_scenario(name: str) -> Path:
-    """Path of a scenario shipped in ``firmware_bridge/sim/scenarios`` (e.g. ``demo.yaml``)."""
-    return Path(str(resources.files("firmware_bridge.sim.scenarios").joinpath(name)))
+    """Path of a scenario shipped in ``edge_runtime/sim/scenarios`` (e.g. ``demo.yaml``)."""
+    return Path(str(resources.files("edge_runtime.sim.scenarios").joinpath(name)))
 
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:

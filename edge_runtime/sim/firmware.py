@@ -33,9 +33,9 @@ from firmware_bridge.codecs.winsen import GAS_CODES as WINSEN_GASES
 from firmware_bridge.codecs.winsen import encode_winsen
 from firmware_bridge.errors import TransportError
 from firmware_bridge.readings import Gas, GasSample
+from firmware_bridge.sim.modbus_slave import EmulatedModbusSlave
+from firmware_bridge.sim.pty import PtyPort
 
-from .modbus_slave import EmulatedModbusSlave
-from .pty import PtyPort
 from .timeline import SimClock
 from .world import World
 

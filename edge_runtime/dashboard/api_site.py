@@ -9,7 +9,7 @@ from aiohttp import hdrs, web
 from .api import ApiError, ApiRegistry
 from .keys import DAEMON, DASHBOARD
 from .roles import Role
-from .schemas import CameraList, SitePlan, WorkerCard, WorkerList
+from .schemas import CameraList, LoadOut, QueueOut, SitePlan, WorkerCard, WorkerList
 from .site_view import camera_list, site_plan, worker_card, worker_list
 
 if TYPE_CHECKING:
@@ -69,6 +69,13 @@ async def get_camera_frame(request: web.Request, camera_id: str) -> web.Response
                         headers={hdrs.CACHE_CONTROL: "no-store", "X-Frame-Ts": f"{ts:.3f}"})
 
 
+async def get_load(request: web.Request) -> LoadOut:
+    """The node's bounded queues and what the overload policy shed (routine telemetry, never events)."""
+    queues = _daemon(request).queues()
+    return LoadOut(shedding=any(q.shedding for q in queues), shed=sum(q.shed for q in queues),
+                   queues=[QueueOut.model_validate(q.as_dict()) for q in queues])
+
+
 def _newest_jpeg(vision: "VisionSupervisor", camera_id: str) -> tuple[bytes, float] | None:
     frame = vision.annotated_frame(camera_id)
     if frame is None:
@@ -85,6 +92,8 @@ def register(api: ApiRegistry) -> None:
     route("GET", "/workers", role=Role.VIEWER, summary="All workers now", tag="site", response=WorkerList)(get_workers)
     route("GET", "/workers/{worker_id}", role=Role.VIEWER, summary="One worker with trends", tag="site",
           response=WorkerCard, errors=(404,))(get_worker)
+    route("GET", "/load", role=Role.VIEWER, summary="Queues and load shedding", tag="site",
+          response=LoadOut)(get_load)
     route("GET", "/cameras", role=Role.VIEWER, summary="Cameras", tag="cameras", response=CameraList)(get_cameras)
     route("GET", "/cameras/{camera_id}/frame.jpg", role=Role.VIEWER, summary="A camera's newest annotated frame",
           tag="cameras", produces="image/jpeg", errors=(404, 503))(get_camera_frame)

@@ -173,6 +173,22 @@ class CameraList(BaseModel):
     cameras: list[CameraOut]
 
 
+class QueueOut(BaseModel):
+    name: str = Field(description="e.g. telemetry.routine, telemetry.events, store.readings, mqtt.inbox")
+    kind: Literal["bulk", "events"] = Field(description="events queues never shed; bulk queues coalesce routine data")
+    depth: int = Field(description="Items waiting now")
+    capacity: int = Field(description="The bound (0: one coalescing slot per source, or an events queue)")
+    high_water: int = Field(description="Largest depth seen since start")
+    enqueued: int = Field(description="Items accepted since start")
+    shed: int = Field(description="Routine items dropped or coalesced into a newer one since start")
+
+
+class LoadOut(BaseModel):
+    shedding: bool = Field(description="Some queue has shed routine data since start (the overload policy at work)")
+    shed: int = Field(description="Routine items shed since start, all queues")
+    queues: list[QueueOut]
+
+
 # -- alarms ----------------------------------------------------------------------------------------
 
 class AlarmOut(BaseModel):

@@ -31,7 +31,7 @@ from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, Listener
 from pathlib import Path
 
-from edge_runtime.child_process import die_with_parent, lower_priority
+from edge_runtime.child_process import die_with_parent, lower_priority, name_process
 from edge_runtime.config.devices import SerialPort, StorageSettings
 from edge_runtime.logs import LogThrottle, setup_logging, verbosity_of
 
@@ -70,6 +70,7 @@ def run(spec: ProcessSpec, control: Connection) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     die_with_parent()
+    name_process("sg-store")
     lower_priority(spec.settings.process_nice)
     setup_logging(verbosity_of(spec.log_level))
     try:

@@ -31,7 +31,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_runtime.child_process import die_with_parent
+from edge_runtime.child_process import die_with_parent, name_process
 from edge_runtime.config.devices import MqttSettings
 from edge_runtime.config.people import ManDownSettings
 from edge_runtime.logs import setup_logging, verbosity_of
@@ -194,6 +194,7 @@ def run(settings: IngestSettings, events: Connection, routine: Connection) -> No
     # quickly from the forwarding thread: CPython's 5 ms default would be the panic's delay
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     die_with_parent()
+    name_process("sg-ingest")
     setup_logging(verbosity_of(settings.log_level))
     store = TelemetryStore(settings.store_address) if settings.store_address is not None else None
     ingest = TelemetryIngest(settings, events, routine, store)

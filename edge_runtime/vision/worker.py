@@ -33,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_runtime.child_process import die_with_parent, name_process
 from edge_runtime.config.cameras import CameraConfig, ImageZone
 from edge_runtime.logs import setup_logging, verbosity_of
 
@@ -403,6 +404,8 @@ def _describe(exc: BaseException) -> str:
 
 def worker_main(spec: WorkerSpec, results: Connection, commands: Connection) -> None:
     """Process entry point (must stay importable at module level for spawn)."""
+    die_with_parent()
+    name_process(f"sg-cam-{spec.camera.id}")
     setup_logging(verbosity_of(spec.log_level))
     os.nice(spec.nice)  # under CPU contention the daemon's sensor alarm path goes first
     if spec.idle_policy and hasattr(os, "SCHED_IDLE"):

@@ -12,6 +12,7 @@ import { setupSound, alarmSound } from "./sound.js";
 import { LiveStream, staleText } from "./live.js";
 
 const SITE_REFRESH_MS = 15000;
+const LOAD_REFRESH_MS = 5000;
 const $ = (id) => document.getElementById(id);
 const errors = new Map(); // what failed -> message
 
@@ -68,7 +69,26 @@ function alarmsSoon() {
   }, 1000);
 }
 
+// -- load shedding: routine telemetry coalesced under overload (events are never shed) ---------
+
+let lastShed = null; // the shed total at the previous poll
+async function loadLoad() {
+  const load = await get("/load");
+  const banner = $("load-banner");
+  const recent = lastShed !== null && load.shed > lastShed;
+  lastShed = load.shed;
+  banner.hidden = !load.shedding;
+  banner.classList.toggle("active", recent);
+  document.body.dataset.shedding = recent ? "now" : load.shedding ? "since-start" : "no";
+  if (!load.shedding) return;
+  const where = load.queues.filter((q) => q.shed > 0).map((q) => q.name).join(", ");
+  banner.textContent = recent
+    ? `Overload: routine telemetry is being coalesced (${load.shed} readings shed, ${where}). Alarms and events are not affected.`
+    : `Load: ${load.shed} routine readings were coalesced since start (${where}); none now. Alarms and events were not affected.`;
+}
+
 function resync() {
+  guarded("Load", loadLoad);
   guarded("Alarms", loadAlarms);
   guarded("Workers", loadWorkers);
   guarded("Site plan", loadSite);
@@ -118,6 +138,7 @@ async function main() {
     guarded("Alarms", loadAlarms),
     guarded("Cameras", loadCameras),
     guarded("Zone log", loadZoneLog),
+    guarded("Load", loadLoad),
   ]);
 
   const live = new LiveStream({
@@ -144,6 +165,7 @@ async function main() {
   setInterval(() => { $("clock").textContent = clockTime(nowSeconds()); }, 1000);
   $("clock").textContent = clockTime(nowSeconds());
   setInterval(() => siteSoon(0), SITE_REFRESH_MS);
+  setInterval(() => guarded("Load", loadLoad), LOAD_REFRESH_MS);
   document.body.classList.remove("loading");
   document.body.dataset.ready = "true";
 }

@@ -42,6 +42,7 @@ from edge_runtime.dashboard.live import LiveHub
 from tests.broker import Mosquitto, Subscriber
 from tests.dashboard.browser.conftest import Console, attach_console
 from tests.dashboard.harness import ACCOUNTS, dashboard_site, eventually_async, signed_in
+from edge_runtime.mqtt.topics import Topics
 from tests.e2e.harness import payload, topic
 
 DESKTOP = {"width": 1440, "height": 900}
@@ -137,6 +138,10 @@ async def reveal(page: Page, alarm_id: str) -> None:
       const details = li && li.closest("details");
       if (details) details.open = true;
     }""", alarm_id)
+
+
+def topics_of(site: Any) -> Topics:
+    return Topics(site.config.site.id)
 
 
 def alarm_of(daemon: EdgeDaemon, subject: str, kind_prefix: str, kind: str | None = None) -> Any:
@@ -366,6 +371,23 @@ async def test_viewer_sees_a_stale_worker_greyed_and_no_action_buttons(
         await expect(page.locator("#alarm-list form")).to_have_count(0)
         await expect(page.locator("#zone-list button")).to_have_count(0)
         await expect(page.locator("#zone-list .zone-item")).to_have_count(len(site.config.zones))
+        assert_quiet(console)
+
+        # a wearable floods its telemetry topic: the overload policy coalesces its heart rate (newest wins),
+        # the page says so within a poll, and the no-position alarm is still there
+        await expect(page.locator("#load-banner")).to_be_hidden()
+        wearable = next(w.wearable for w in site.config.workers if w.wearable)
+        with Subscriber(mosquitto.host, mosquitto.port, [topic("load-test")]) as pub:
+            for bpm in range(60, 160):
+                pub.publish(topics_of(site).wearable_telemetry(wearable), json.dumps({"hr": bpm}).encode(), qos=0)
+        banner = page.locator("#load-banner")
+        await expect(banner).to_be_visible(timeout=12_000)
+        await expect(banner).to_contain_text(re.compile(r"\d+ (routine )?readings"))
+        await expect(banner).to_contain_text("telemetry.routine")
+        load = await page.evaluate("() => fetch('/api/v1/load').then((r) => r.json())")
+        assert load["shedding"] and all(q["shed"] == 0 for q in load["queues"] if q["kind"] == "events")
+        assert daemon.readiness()["load"]["shedding"] is True  # type: ignore[index]
+        await expect(page.locator(f'li.alarm[data-alarm-id="{no_pos.alarm_id}"]')).to_be_visible()
         assert_quiet(console)
 
         # signing out ends the session: the live page sends the browser back to the login form

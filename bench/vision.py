@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np
 
-from bench.alarm_latency import _pct, _summary
+from bench.support.stats import pct, summary
 from bench.support.larger_model import build_in_child
 from bench.support.probed_site import probed_site
 from edge_runtime.config.cameras import CameraConfig, VisionSettings
@@ -102,9 +102,9 @@ def pipeline_vs_bare(model: Path, threads: int, video: Path, args: argparse.Name
     return {
         "pipeline_frames_per_s": round(ours, 1), "bare_invoke_frames_per_s": bare["frames_per_s"],
         "pipeline_vs_bare": round(ours / bare["frames_per_s"], 3) if bare["frames_per_s"] else None,
-        "inference_ms_in_pipeline": _pct([f.inference_ms / 1000 for _, f in frames], 0.5),
-        "preprocess_ms": _pct([e["preprocess_ms"] / 1000 for e in stages], 0.5),
-        "postprocess_ms": _pct([e["postprocess_ms"] / 1000 for e in stages], 0.5),
+        "inference_ms_in_pipeline": pct([f.inference_ms / 1000 for _, f in frames], 0.5),
+        "preprocess_ms": pct([e["preprocess_ms"] / 1000 for e in stages], 0.5),
+        "postprocess_ms": pct([e["postprocess_ms"] / 1000 for e in stages], 0.5),
     }
 
 
@@ -141,10 +141,10 @@ def vga_ms(model: Path, threads: int, frames: int = 200) -> dict[str, Any]:
         times.append(time.perf_counter() - t0)
     lineage = runner.lineage.as_dict()
     runner.close()
-    return {"median_ms": _pct(times, 0.5), "p99_ms": _pct(times, 0.99), "frames_per_s": round(len(times) / sum(times), 1),
-            "preprocess_ms": _pct([t.preprocess_ms / 1000 for t in stages], 0.5),
-            "inference_ms": _pct([t.inference_ms / 1000 for t in stages], 0.5),
-            "postprocess_ms": _pct([t.postprocess_ms / 1000 for t in stages], 0.5),
+    return {"median_ms": pct(times, 0.5), "p99_ms": pct(times, 0.99), "frames_per_s": round(len(times) / sum(times), 1),
+            "preprocess_ms": pct([t.preprocess_ms / 1000 for t in stages], 0.5),
+            "inference_ms": pct([t.inference_ms / 1000 for t in stages], 0.5),
+            "postprocess_ms": pct([t.postprocess_ms / 1000 for t in stages], 0.5),
             "backend": lineage["backend"], "artifact": lineage["artifact"]}
 
 
@@ -165,7 +165,7 @@ def sensor_alarms(args: argparse.Namespace, tmp: Path, cameras: list[dict[str, A
     for r in range(args.rounds):
         pooled["no_cameras"] += alarm_latencies(args, tmp, [], f"none{r}")
         pooled["two_cameras"] += alarm_latencies(args, tmp, cameras, f"two{r}")
-    return {kind: _summary(values, args.probes * args.rounds) for kind, values in pooled.items()}
+    return {kind: summary(values, args.probes * args.rounds) for kind, values in pooled.items()}
 
 
 def main() -> None:
@@ -196,7 +196,7 @@ def main() -> None:
     cameras = [{"id": f"cam{i}", "fps": 10, **common} for i in range(2)]
     results: dict[str, Any] = {
         "model": str(args.model), "threads": args.threads, "throughput": throughput,
-        "frame_to_detection_ms": {"n": len(latencies), "p50_ms": _pct(latencies, 0.5), "p99_ms": _pct(latencies, 0.99)},
+        "frame_to_detection_ms": {"n": len(latencies), "p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99)},
         "vga_frame": vga_ms(args.model, args.threads),
         "sensor_alarm": sensor_alarms(args, tmp, cameras),
     }

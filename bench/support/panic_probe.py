@@ -25,14 +25,14 @@ Match = Callable[[str, bytes], bool]
 class Prober:
     """One paho client that publishes probes and stamps what comes back (perf_counter)."""
 
-    def __init__(self, port: int, site: str, client_id: str = "bench-prober") -> None:
+    def __init__(self, port: int, site: str, client_id: str = "bench-prober", extra_topics: tuple[str, ...] = ()) -> None:
         self.site = site
         self.messages: queue.Queue[tuple[str, bytes, float]] = queue.Queue()
         self.client = disable_nagle(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id))
         self.client.on_message = lambda _c, _u, m: self.messages.put((m.topic, m.payload, time.perf_counter()))
         self.client.connect("127.0.0.1", port)
         self.client.subscribe([(f"siteguard/{site}/workers/+/alert", 1), (f"siteguard/{site}/alarms/+", 1),
-                               (f"siteguard/{site}/devices/+/status", 1)])
+                               (f"siteguard/{site}/devices/+/status", 1), *((t, 1) for t in extra_topics)])
         self.client.loop_start()
 
     def wait(self, match: Match, timeout: float) -> tuple[str, bytes, float] | None:

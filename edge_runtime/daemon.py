@@ -13,7 +13,8 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from edge_runtime.alarms.engine import AlarmEngine, UnknownAlarm
-from edge_runtime.alarms.model import AlarmState, AlarmTransition, ConditionUpdate, PreAlarm
+from edge_runtime.alarms.model import AlarmTransition, ConditionUpdate, PreAlarm
+from edge_runtime.alarms.rules import can_acknowledge
 from edge_runtime.bus import Bus
 from edge_runtime.config import SiteConfig
 from edge_runtime.controller_output import ControllerOutput
@@ -166,7 +167,7 @@ class EdgeDaemon:
         """A supervisor's ack (and optional verdict) from the ack topic."""
         try:
             alarm = self.alarms.get(alarm_id)
-            if alarm.state in (AlarmState.UNACK, AlarmState.RTN_UNACK):
+            if can_acknowledge(alarm):
                 self.alarms.acknowledge(alarm_id, cmd.by, note=cmd.note, verdict=cmd.verdict)
             elif cmd.verdict is not None:
                 self.alarms.set_verdict(alarm_id, cmd.verdict, cmd.by, note=cmd.note)

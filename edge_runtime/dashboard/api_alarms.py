@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 
 from edge_runtime.alarms.engine import AlarmEngine, AlarmRequestError, FloodSummary, UnknownAlarm
-from edge_runtime.alarms.model import Alarm, AlarmState, Verdict
+from edge_runtime.alarms.model import Alarm, Verdict
+from edge_runtime.alarms.rules import can_acknowledge
 
 from .api import ApiError, ApiRegistry
 from .history import read, stored_alarm
@@ -27,7 +28,6 @@ from .security import current_session
 if TYPE_CHECKING:
     from edge_runtime.daemon import EdgeDaemon
 
-ACKABLE = frozenset({AlarmState.UNACK, AlarmState.RTN_UNACK})  # as the MQTT ack handler (daemon._on_ack)
 _ERRORS = (404, 409)
 
 
@@ -101,10 +101,10 @@ def flood_out(flood: FloodSummary | None) -> FloodOut:
 def acknowledge(engine: AlarmEngine, alarm_id: str, by: str, body: AckIn) -> AlarmOut:
     """Acknowledge (with an optional verdict): 409 unless the alarm waits for an acknowledgement."""
     with refusals():
-        state = engine.get(alarm_id).state
-        if state not in ACKABLE:
+        alarm = engine.get(alarm_id)
+        if not can_acknowledge(alarm):  # as the MQTT ack handler (daemon._on_ack)
             hint = [f"give a verdict with POST /api/v1/alarms/{alarm_id}/verdict"] if body.verdict else []
-            raise ApiError(409, f"alarm {alarm_id} is {state.value}: only an unacknowledged alarm can be acknowledged",
+            raise ApiError(409, f"alarm {alarm_id} is {alarm.state.value}: only an unacknowledged alarm can be acknowledged",
                            hint)
         verdict = Verdict(body.verdict) if body.verdict else None
         return alarm_out(engine.acknowledge(alarm_id, by, note=body.note, verdict=verdict))

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from edge_runtime.alarms.model import Alarm, AlarmKind, Priority, SubjectKind
+from edge_runtime.alarms.rules import sirens_sounded
 from edge_runtime.config.people import Worker
 from edge_runtime.config.site import SiteConfig
 from edge_runtime.config.zones import Zone
-from edge_runtime.notifiers.mqtt_notifier import SOUNDING_STATES
 from firmware_bridge.readings import Gas
 
 from .schemas import (
@@ -68,9 +68,8 @@ def _zone_states(alarms: Iterable[Alarm], now: float) -> dict[str, _ZoneState]:
             st = states.setdefault(zone, _ZoneState())
             st.priority = _worse(st.priority, a.priority)
             st.evacuating |= a.kind is AlarmKind.ZONE_EVACUATE and a.condition_active
-        if a.state in SOUNDING_STATES and (a.muted_until is None or a.muted_until <= now):
-            for siren in a.notify.sirens:  # as the MQTT notifier decides it
-                states.setdefault(siren, _ZoneState()).siren_on = True
+        for siren in sirens_sounded(a, now):  # as the notifiers decide it
+            states.setdefault(siren, _ZoneState()).siren_on = True
     return states
 
 

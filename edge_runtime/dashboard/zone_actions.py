@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 from edge_runtime.alarms.engine import AlarmEngine
 from edge_runtime.alarms.model import Alarm, AlarmKind, AlarmState, ConditionUpdate, Notify, Priority
+from edge_runtime.alarms.rules import sounding_in
 from edge_runtime.config.zones import Zone
 from edge_runtime.fusion.conditions import zone_label, zone_subject
-from edge_runtime.notifiers.mqtt_notifier import SOUNDING_STATES
 from edge_runtime.store import StoreError
 from edge_runtime.store.zone_actions_table import ZoneActionsTable
 
@@ -196,11 +196,8 @@ class ZoneActions:
 
 
 def sounding(engine: AlarmEngine, zone_id: str, now: float) -> list[Alarm]:
-    """Open alarms sounding the zone's siren now (the MQTT notifier's rule: sounding states, not muted)."""
-    return [
-        a for a in engine.active()
-        if zone_id in a.notify.sirens and a.state in SOUNDING_STATES and (a.muted_until is None or a.muted_until <= now)
-    ]
+    """Open alarms sounding the zone's siren now (the notifiers' rule, alarms.rules)."""
+    return sounding_in(engine.active(), zone_id, now)
 
 
 def _require_siren(zone: Zone) -> None:

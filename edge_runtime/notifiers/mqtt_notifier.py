@@ -21,6 +21,7 @@ from edge_runtime.alarms.model import (
     Priority,
     SubjectKind,
 )
+from edge_runtime.alarms.rules import sirens_sounded
 from edge_runtime.mqtt.link import MqttLink
 from edge_runtime.mqtt.messages import alert_payload, pre_alarm_payload, record_payload, siren_payload
 from edge_runtime.mqtt.topics import Topics
@@ -30,9 +31,6 @@ log = logging.getLogger(__name__)
 # States people are not told about: a shelved, suppressed or out-of-service
 # alarm must not buzz a wearable (the engine announces it again when lifted).
 HIDDEN_STATES = frozenset({AlarmState.SHELVED, AlarmState.SUPPRESSED, AlarmState.OUT_OF_SERVICE})
-# Open states in which an alarm sounds its zones' sirens (shelved, suppressed and
-# out-of-service alarms are deliberately silent; NORMAL means closed).
-SOUNDING_STATES = frozenset({AlarmState.UNACK, AlarmState.ACKED, AlarmState.RTN_UNACK})
 SIREN_OFF_PATTERN = "none"
 
 
@@ -109,13 +107,8 @@ class MqttNotifier:
 
     # --- sirens ---------------------------------------------------------------------
 
-    @staticmethod
-    def _sounds(alarm: Alarm, now: float) -> bool:
-        muted = alarm.muted_until is not None and alarm.muted_until > now
-        return alarm.state in SOUNDING_STATES and not muted
-
     def _update_sirens(self, alarm: Alarm, now: float) -> None:
-        wanted = frozenset(alarm.notify.sirens) if self._sounds(alarm, now) else frozenset()
+        wanted = sirens_sounded(alarm, now)
         held = self._zones_of.get(alarm.alarm_id, frozenset())
         if wanted:
             self._zones_of[alarm.alarm_id] = wanted

@@ -18,15 +18,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 
-from edge_runtime.alarms.model import Alarm, AlarmState, AlarmTransition, PreAlarm, TransitionCause
+from edge_runtime.alarms.model import Alarm, AlarmTransition, PreAlarm, TransitionCause
+from edge_runtime.alarms.rules import SOUNDING_STATES, sirens_sounded
 from firmware_bridge.backoff import Backoff
 from firmware_bridge.controller_client import ControllerClient
 from firmware_bridge.errors import BridgeError
 
 log = logging.getLogger(__name__)
 
-#: States in which an alarm still sounds its zones' sirens (unless muted).
-SOUNDING_STATES = frozenset({AlarmState.UNACK, AlarmState.ACKED, AlarmState.RTN_UNACK})
 #: Causes that buzz the notified workers. RESTORED is left out: the alarm was
 #: announced before the restart (notify comes before persist).
 VIBRATE_CAUSES = frozenset({TransitionCause.RAISED, TransitionCause.ESCALATED, TransitionCause.RE_ALARMED})
@@ -74,8 +73,7 @@ class ControllerNotifier:
     # -- engine callbacks -----------------------------------------------------------
     def on_transition(self, t: AlarmTransition) -> None:
         alarm = t.alarm
-        sounds = alarm.state in SOUNDING_STATES and not _muted(alarm, t.ts)
-        zones = frozenset(alarm.notify.sirens) if sounds else frozenset()
+        zones = sirens_sounded(alarm, t.ts)
         pattern = self._pattern_for(alarm)
         for zone in self._alarm_zones.get(alarm.alarm_id, frozenset()) - zones:
             self._sounding.get(zone, {}).pop(alarm.alarm_id, None)
@@ -166,7 +164,3 @@ class ControllerNotifier:
         if not task.cancelled() and (exc := task.exception()) is not None:
             self.failures += 1
             log.error("controller send crashed", exc_info=exc)
-
-
-def _muted(alarm: Alarm, now: float) -> bool:
-    return alarm.muted_until is not None and alarm.muted_until > now

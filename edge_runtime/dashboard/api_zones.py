@@ -1,6 +1,7 @@
 """``/zones/.../actions``: supervisors sound and silence sirens, order and end evacuations.
 
-The work is :class:`~.zone_actions.ZoneActions`'; this module maps HTTP onto it
+The work is :class:`~.zone_actions.ZoneActions`' (its alarm part
+:class:`edge_runtime.alarms.zone_actions.ZoneAlarmActions`); this module maps HTTP onto it
 and its refusals onto status codes.
 """
 from __future__ import annotations
@@ -9,13 +10,15 @@ from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
+from edge_runtime.alarms.zone_actions import UnknownZone, ZoneActionRefused
+
 from .api import ApiError, ApiRegistry
 from .api_history import query_window
 from .keys import DASHBOARD
 from .roles import Role
 from .schemas import ZoneActionIn, ZoneActionList, ZoneActionOut, ZoneActionQuery
 from .security import current_session
-from .zone_actions import UnknownZone, ZoneActionNotRecorded, ZoneActionRefused, ZoneActions
+from .zone_actions import ZoneActionNotRecorded, ZoneActions
 
 if TYPE_CHECKING:
     from . import Dashboard

@@ -12,36 +12,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_runtime.alarms.model import AlarmKind, ConditionUpdate, Notify, PreAlarm, Priority, Subject, SubjectKind
+from edge_runtime.alarms.model import AlarmKind, ConditionUpdate, Notify, PreAlarm, Priority, Subject
+from edge_runtime.alarms.subjects import (  # noqa: F401 (the rules import them from here)
+    device_subject,
+    worker_label,
+    worker_subject,
+    zone_label,
+    zone_subject,
+)
 from edge_runtime.config.alarms import AlarmSettings
-from edge_runtime.config.people import Worker
-from edge_runtime.config.zones import Zone
 
 log = logging.getLogger(__name__)
 
 NOBODY = Notify()
-
-
-def worker_subject(worker_id: str) -> Subject:
-    return Subject(SubjectKind.WORKER, worker_id)
-
-
-def zone_subject(zone_id: str) -> Subject:
-    return Subject(SubjectKind.ZONE, zone_id)
-
-
-def device_subject(device_id: str) -> Subject:
-    return Subject(SubjectKind.DEVICE, device_id)
-
-
-def worker_label(worker: Worker) -> str:
-    """How messages name a worker: "Ana (w07)"."""
-    return f"{worker.name} ({worker.id})"
-
-
-def zone_label(zone: Zone) -> str:
-    """How messages name a zone: "Tank 3 (z3)"."""
-    return f"{zone.name} ({zone.id})" if zone.name else f"zone {zone.id}"
 
 
 @dataclass(frozen=True, slots=True)

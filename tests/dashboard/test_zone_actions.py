@@ -11,15 +11,11 @@ from typing import Any
 import pytest
 
 from edge_runtime.alarms.model import AlarmKind, AlarmState, ConditionUpdate, Notify, Priority
+from edge_runtime.alarms.zone_actions import UnknownZone, ZoneActionRefused
 from edge_runtime.config import parse_config
 from edge_runtime.daemon import EdgeDaemon
 from edge_runtime.dashboard.keys import API
-from edge_runtime.dashboard.zone_actions import (
-    UnknownZone,
-    ZoneActionEvent,
-    ZoneActionRefused,
-    ZoneActions,
-)
+from edge_runtime.dashboard.zone_actions import ZoneActionEvent, ZoneActions
 from edge_runtime.demo import demo_site_data
 from edge_runtime.fusion.conditions import zone_subject
 from tests.broker import Mosquitto, Subscriber

@@ -11,7 +11,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DURATION ?= 90
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench system-deps test-deps venv clean
+.PHONY: demo test bench system-deps test-deps bench-deps venv clean
 
 # apt-install what of $(1) is missing
 define apt_install
@@ -28,6 +28,11 @@ system-deps:
 test-deps:
 	$(call apt_install,$(TEST_APT_PACKAGES))
 
+# bench/peer_nodered.py installs Node-RED 4 with npm into .bench-cache/ (npm from apt where absent)
+bench-deps:
+	@command -v npm >/dev/null 2>&1 || { echo "installing system packages: npm"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+
 $(STAMP): setup.cfg pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -42,7 +47,7 @@ demo: venv
 test: venv test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: venv
+bench: venv bench-deps
 	@mkdir -p bench-results
 	@for b in bench/*.py; do [ "$$(basename $$b)" = __init__.py ] && continue; echo "== $$b"; $(PY) $$b | tee bench-results/$$(basename $$b .py).log; done
 

@@ -32,12 +32,12 @@ from firmware_bridge.readings import (
 from .battery import BatteryMonitor
 from .conditions import NOBODY, ConditionBoard, device_subject, worker_label, worker_subject
 from .escalation import Escalation
-from .gas_rules import GasMonitor
+from .gas_monitor import GasMonitor
 from .geofence import Change, Geofence
 from .heart_rate import HeartRateMonitor
-from .man_down import WearableMonitor
 from .positions import PositionTracker
 from .proximity import ProximityMonitor
+from .wearables import WearableMonitor
 
 log = logging.getLogger(__name__)
 

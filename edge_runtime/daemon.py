@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from edge_runtime.alarms.engine import AlarmEngine, UnknownAlarm
@@ -73,9 +74,7 @@ class EdgeDaemon:
         self.http = HttpServer(self, config.http)
         self.vision: VisionSupervisor | None = None
         if config.cameras:  # docs/cameras.md; OpenCV and the inference runtimes load only with cameras
-            from edge_runtime.vision.supervisor import build_vision
-
-            self.vision = build_vision(config, self.bus, self.fusion, clock=clock)
+            self.vision = _build_vision(config, self.bus, self.fusion, clock)
         self.unknown_acks = 0
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -199,3 +198,20 @@ class EdgeDaemon:
             report["cameras"] = {cid: {"online": s["online"], "reason": s["reason"], "restarts": s["restarts"]}
                                  for cid, s in self.vision.status().items()}
         return report
+
+
+def _build_vision(config: SiteConfig, bus: Bus, fusion: FusionEngine, clock: Callable[[], float]) -> VisionSupervisor:
+    """The daemon's camera side: supervisor, camera rules and snapshots, wired on the bus.
+
+    Imported here, not at the top: OpenCV and the inference runtimes load only with cameras.
+    """
+    from edge_runtime.fusion.camera_rules import CameraRules
+    from edge_runtime.vision.detections import CameraStatus, FrameDetections
+    from edge_runtime.vision.supervisor import VisionSupervisor
+
+    snapshot_dir = config.vision.snapshot_dir or Path(config.storage.path).parent / "snapshots"
+    vision = VisionSupervisor(config.cameras, config.vision, bus.publish, snapshot_dir=snapshot_dir, clock=clock)
+    rules = CameraRules(config, fusion, bus.publish, on_alarm=vision.snapshots.alarm, clock=clock)
+    bus.subscribe(FrameDetections, rules.on_frame)
+    bus.subscribe(CameraStatus, rules.on_status)
+    return vision

@@ -9,6 +9,7 @@ the result does not depend on how often tick() runs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from edge_runtime.alarms.deadlines import Timer
 from edge_runtime.alarms.flood import FloodTracker
@@ -23,7 +24,9 @@ from edge_runtime.alarms.lifecycle import (
 )
 from edge_runtime.alarms.model import Alarm, AlarmKind, AlarmState, ConditionUpdate, Priority, TransitionCause
 from edge_runtime.alarms.overlays import Key, Overlays
-from edge_runtime.config.alarms import AlarmClass
+
+if TYPE_CHECKING:
+    from edge_runtime.config.alarms import AlarmClass
 
 _C = TransitionCause
 

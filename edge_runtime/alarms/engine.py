@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from edge_runtime.alarms.conditions import ConditionHandler
 from edge_runtime.alarms.deadlines import Timer
@@ -83,7 +83,9 @@ from edge_runtime.alarms.model import (
     Verdict,
 )
 from edge_runtime.alarms.overlays import Key, Overlay, Overlays, ServiceTarget
-from edge_runtime.config.alarms import AlarmSettings
+
+if TYPE_CHECKING:
+    from edge_runtime.config.alarms import AlarmSettings
 
 __all__ = ["AlarmEngine", "AlarmError", "AlarmRequestError", "FloodSummary", "UnknownAlarm"]
 

@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edge_runtime.alarms.model import Alarm, Priority
-from edge_runtime.config.alarms import FloodSettings
+
+if TYPE_CHECKING:
+    from edge_runtime.config.alarms import FloodSettings
 
 _PRIORITIES_DESC = tuple(sorted(Priority, reverse=True))
 

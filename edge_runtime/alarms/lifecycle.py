@@ -6,7 +6,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_runtime.alarms.model import (
     Alarm,
@@ -17,7 +17,9 @@ from edge_runtime.alarms.model import (
     Priority,
     TransitionCause,
 )
-from edge_runtime.config.alarms import AlarmClass
+
+if TYPE_CHECKING:
+    from edge_runtime.config.alarms import AlarmClass
 
 _S = AlarmState
 NOT_SHELVED = MappingProxyType({"shelved_by": None, "shelved_until": None, "shelve_reason": None})

@@ -31,11 +31,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, cast
 
-from edge_runtime.bus import Bus
 from edge_runtime.config.cameras import CameraConfig, VisionSettings
-from edge_runtime.config.site import SiteConfig
-from edge_runtime.fusion.camera_rules import CameraRules
-from edge_runtime.fusion.engine import FusionEngine
 from firmware_bridge.backoff import Backoff
 
 from .detections import CameraStatus, FrameDetections
@@ -332,13 +328,3 @@ class VisionSupervisor:
                     log.error("camera worker stalled; killing it", extra={"camera": cam.config.id})
                     cam.process.kill()
                     cam.last_heard = now  # one kill per stall; the exit restarts it
-
-
-def build_vision(config: SiteConfig, bus: Bus, fusion: FusionEngine, *, clock: Callable[[], float] = time.time) -> VisionSupervisor:
-    """The daemon's camera side: supervisor, camera rules and snapshots, wired on the bus."""
-    snapshot_dir = config.vision.snapshot_dir or Path(config.storage.path).parent / "snapshots"
-    vision = VisionSupervisor(config.cameras, config.vision, bus.publish, snapshot_dir=snapshot_dir, clock=clock)
-    rules = CameraRules(config, fusion, bus.publish, on_alarm=vision.snapshots.alarm, clock=clock)
-    bus.subscribe(FrameDetections, rules.on_frame)
-    bus.subscribe(CameraStatus, rules.on_status)
-    return vision

@@ -28,7 +28,8 @@ from .zone_actions import ZoneActions
 
 if TYPE_CHECKING:
     from edge_runtime.config.dashboard import DashboardSettings
-    from edge_runtime.daemon import EdgeDaemon
+
+    from .runtime import DashboardRuntime
 
 
 @dataclass
@@ -59,7 +60,7 @@ def build_api() -> ApiRegistry:
     return api
 
 
-def setup_dashboard(app: web.Application, daemon: "EdgeDaemon") -> Dashboard:
+def setup_dashboard(app: web.Application, daemon: "DashboardRuntime") -> Dashboard:
     """Adds the dashboard to ``app``: middleware, API, live hub, metrics and pages."""
     settings = daemon.config.dashboard
     api = build_api()

@@ -26,7 +26,7 @@ from .schemas import AckIn, AlarmList, AlarmOut, FloodOut, ShelveIn, VerdictIn
 from .security import current_session
 
 if TYPE_CHECKING:
-    from edge_runtime.daemon import EdgeDaemon
+    from .runtime import DashboardRuntime
 
 _ERRORS = (404, 409)
 
@@ -104,8 +104,8 @@ def acknowledge(engine: AlarmEngine, alarm_id: str, by: str, body: AckIn) -> Ala
         alarm = engine.get(alarm_id)
         if not can_acknowledge(alarm):  # as the MQTT ack handler (daemon._on_ack)
             hint = [f"give a verdict with POST /api/v1/alarms/{alarm_id}/verdict"] if body.verdict else []
-            raise ApiError(409, f"alarm {alarm_id} is {alarm.state.value}: only an unacknowledged alarm can be acknowledged",
-                           hint)
+            state = alarm.state.value
+            raise ApiError(409, f"alarm {alarm_id} is {state}: only an unacknowledged alarm can be acknowledged", hint)
         verdict = Verdict(body.verdict) if body.verdict else None
         return alarm_out(engine.acknowledge(alarm_id, by, note=body.note, verdict=verdict))
 
@@ -135,5 +135,5 @@ def refusals() -> Iterator[None]:
         raise ApiError(409, str(exc)) from None
 
 
-def _daemon(request: web.Request) -> EdgeDaemon:
-    return cast("EdgeDaemon", request.app[DAEMON])
+def _daemon(request: web.Request) -> DashboardRuntime:
+    return cast("DashboardRuntime", request.app[DAEMON])

@@ -21,7 +21,7 @@ from .schemas import AlarmHistory, ExposureQuery, ExposureReport, HistoryQuery, 
 from .shifts import ShiftCalendar, Window, WindowError
 
 if TYPE_CHECKING:
-    from edge_runtime.daemon import EdgeDaemon
+    from .runtime import DashboardRuntime
 
 
 def register(api: ApiRegistry) -> None:
@@ -97,5 +97,5 @@ def query_window(
         raise ApiError(400, str(exc)) from None
 
 
-def _daemon(request: web.Request) -> EdgeDaemon:
-    return cast("EdgeDaemon", request.app[DAEMON])
+def _daemon(request: web.Request) -> DashboardRuntime:
+    return cast("DashboardRuntime", request.app[DAEMON])

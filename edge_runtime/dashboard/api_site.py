@@ -13,7 +13,7 @@ from .schemas import CameraList, LoadOut, QueueOut, SitePlan, WorkerCard, Worker
 from .site_view import camera_list, site_plan, worker_card, worker_list
 
 if TYPE_CHECKING:
-    from edge_runtime.daemon import EdgeDaemon
+    from .runtime import DashboardRuntime
     from edge_runtime.vision.supervisor import VisionSupervisor
 
     from . import Dashboard
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 JPEG_QUALITY = 80
 
 
-def _daemon(request: web.Request) -> "EdgeDaemon":
+def _daemon(request: web.Request) -> "DashboardRuntime":
     return request.app[DAEMON]  # type: ignore[return-value]
 
 

@@ -19,7 +19,7 @@ from edge_runtime.config.gas import ExposureSettings, GasSetPoints
 from .schemas import GasExposureOut
 
 MINUTE_S = 60.0
-# Alarm conditions fusion raises on a worker for a gas (gas_setpoints.py, gas_exposure_alarms.py): set points, STEL, TWA.
+# Conditions fusion raises on a worker for a gas (gas_setpoints.py, gas_exposure_alarms.py): set points, STEL, TWA.
 GAS_CONDITIONS = ("gas", "stel", "twa")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-DAEMON = web.AppKey("daemon", object)  # the EdgeDaemon whose state the pages show
+DAEMON = web.AppKey("daemon", object)  # the node the pages show: a runtime.DashboardRuntime
 DASHBOARD = web.AppKey("dashboard", object)  # the Dashboard (accounts, sessions, live hub, metrics)
 
 API = "/api/v1"

@@ -59,9 +59,9 @@ from .zone_actions import ZoneActionEvent
 
 if TYPE_CHECKING:
     from edge_runtime.config.dashboard import DashboardSettings
-    from edge_runtime.daemon import EdgeDaemon
 
     from . import Dashboard
+    from .runtime import DashboardRuntime
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class _Client:
 class LiveHub:
     """Fans daemon events out to every connected page; see the module docstring."""
 
-    def __init__(self, daemon: "EdgeDaemon", settings: "DashboardSettings") -> None:
+    def __init__(self, daemon: "DashboardRuntime", settings: "DashboardSettings") -> None:
         self._daemon = daemon
         self._settings = settings
         self.trends = WorkerTrends(daemon.config)

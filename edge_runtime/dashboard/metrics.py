@@ -54,7 +54,7 @@ from .keys import DASHBOARD
 from .roles import Role
 
 if TYPE_CHECKING:
-    from edge_runtime.daemon import EdgeDaemon
+    from .runtime import DashboardRuntime
 
     from . import Dashboard
 
@@ -82,7 +82,7 @@ class _BusCounts:
 class SiteMetrics:
     """The daemon's metrics; :attr:`handle` is the ``/metrics`` route handler."""
 
-    def __init__(self, daemon: "EdgeDaemon") -> None:
+    def __init__(self, daemon: "DashboardRuntime") -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._counts = _BusCounts()
         self._collector = _StateCollector(daemon, self._counts)
@@ -151,7 +151,7 @@ def _scrape_handler(metrics: SiteMetrics) -> Any:
 class _StateCollector(Collector):
     """Reads the daemon's state (and the bus counts) into metric families at scrape time."""
 
-    def __init__(self, daemon: "EdgeDaemon", counts: _BusCounts) -> None:
+    def __init__(self, daemon: "DashboardRuntime", counts: _BusCounts) -> None:
         self._daemon = daemon
         self._counts = counts
 

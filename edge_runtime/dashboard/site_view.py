@@ -36,7 +36,8 @@ from .trends import WorkerTrends
 
 if TYPE_CHECKING:
     from edge_runtime.config.dashboard import DashboardSettings
-    from edge_runtime.daemon import EdgeDaemon
+
+    from .runtime import DashboardRuntime
 
 MIN_PAD_M = 5.0  # the map keeps a margin around the outermost zone or point
 PAD_FRACTION = 0.05
@@ -94,7 +95,7 @@ def _zone_out(zone: Zone, state: _ZoneState, occupants: set[str]) -> ZoneOut:
     )
 
 
-def _points(daemon: "EdgeDaemon", alarms: list[Alarm]) -> list[MapPoint]:
+def _points(daemon: "DashboardRuntime", alarms: list[Alarm]) -> list[MapPoint]:
     """Fixed detectors, placed cameras, sirens and equipment (tracked or placed)."""
     config = daemon.config
     centres = {z.id: centroid(z.polygon) for z in config.zones}
@@ -131,7 +132,7 @@ def _bounds(config: SiteConfig, points: list[MapPoint]) -> tuple[float, float, f
     return (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
 
 
-def site_plan(daemon: "EdgeDaemon", settings: "DashboardSettings") -> SitePlan:
+def site_plan(daemon: "DashboardRuntime", settings: "DashboardSettings") -> SitePlan:
     config = daemon.config
     alarms = daemon.alarms.active()
     states = _zone_states(alarms, daemon.clock())
@@ -155,7 +156,7 @@ class WorkerAlarms:
     priority: Priority | None = None
 
 
-def worker_alarms(daemon: "EdgeDaemon") -> dict[str, WorkerAlarms]:
+def worker_alarms(daemon: "DashboardRuntime") -> dict[str, WorkerAlarms]:
     """Open alarms per worker: about the worker, or about one of the worker's devices."""
     owner = {dev: w.id for w in daemon.config.workers for dev in (w.wearable, w.detector, w.gps) if dev}
     out: dict[str, WorkerAlarms] = {}
@@ -186,7 +187,7 @@ def _gas_out(config: SiteConfig, gas: str, v: Mapping[str, Any]) -> GasOut:
     )
 
 
-def _worker_fields(daemon: "EdgeDaemon", worker: Worker, alarms: Mapping[str, WorkerAlarms]) -> dict[str, Any]:
+def _worker_fields(daemon: "DashboardRuntime", worker: Worker, alarms: Mapping[str, WorkerAlarms]) -> dict[str, Any]:
     view = daemon.fusion.worker_view(worker.id)
     pos, hr = view["position"], view["hr"]
     entry = alarms.get(worker.id, WorkerAlarms())
@@ -203,16 +204,16 @@ def _worker_fields(daemon: "EdgeDaemon", worker: Worker, alarms: Mapping[str, Wo
     }
 
 
-def worker_out(daemon: "EdgeDaemon", worker: Worker, alarms: Mapping[str, WorkerAlarms]) -> WorkerOut:
+def worker_out(daemon: "DashboardRuntime", worker: Worker, alarms: Mapping[str, WorkerAlarms]) -> WorkerOut:
     return WorkerOut(**_worker_fields(daemon, worker, alarms))
 
 
-def worker_list(daemon: "EdgeDaemon") -> WorkerList:
+def worker_list(daemon: "DashboardRuntime") -> WorkerList:
     alarms = worker_alarms(daemon)
     return WorkerList(ts=daemon.clock(), workers=[worker_out(daemon, w, alarms) for w in daemon.config.workers])
 
 
-def worker_card(daemon: "EdgeDaemon", worker_id: str, trends: WorkerTrends) -> WorkerCard:
+def worker_card(daemon: "DashboardRuntime", worker_id: str, trends: WorkerTrends) -> WorkerCard:
     """One worker with trends; raises KeyError for an unknown id."""
     worker = daemon.config.worker(worker_id)
     if worker is None:
@@ -224,7 +225,7 @@ def worker_card(daemon: "EdgeDaemon", worker_id: str, trends: WorkerTrends) -> W
 
 # -- cameras --------------------------------------------------------------------------------------
 
-def camera_list(daemon: "EdgeDaemon", frame_ts: Mapping[str, float]) -> CameraList:
+def camera_list(daemon: "DashboardRuntime", frame_ts: Mapping[str, float]) -> CameraList:
     """Every configured camera with its worker's state; ``frame_ts``: newest processed frame per camera."""
     status = daemon.vision.status() if daemon.vision is not None else {}
     cameras = []

@@ -20,7 +20,7 @@ from edge_runtime.store.zone_actions_table import ZoneActionsTable
 from .schemas import ZoneActionList, ZoneActionName, ZoneActionOut
 
 if TYPE_CHECKING:
-    from edge_runtime.daemon import EdgeDaemon
+    from .runtime import DashboardRuntime
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class ZoneActionEvent:
 class ZoneActions:
     """Runs zone actions on the daemon's alarm engine and keeps their log in SQLite."""
 
-    def __init__(self, daemon: EdgeDaemon, db_path: Path) -> None:
+    def __init__(self, daemon: DashboardRuntime, db_path: Path) -> None:
         self._daemon = daemon
         self._alarms = ZoneAlarmActions(daemon.alarms, daemon.config.zones, daemon.fusion.zone_occupants)
         self._table = ZoneActionsTable(db_path)

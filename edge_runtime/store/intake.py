@@ -3,7 +3,8 @@
 Alarm writes go to the writer as soon as a receiver thread has a batch;
 the bulk part is queued for the intake thread, so an alarm never waits
 behind the decoding of batches that arrived before it. That queue holds at
-most ``max_queued`` bulk items (rows, chunks, observations); the bulk part of
+most ``max_queued`` bulk items (rows, observations, telemetry messages, serial
+chunks weighed by their size: ``messages.chunk_weight``); the bulk part of
 a batch that does not fit is dropped and counted in ``dropped_overflow``.
 
 Serial chunks are decoded again here, with one ``StreamDecoder`` per port
@@ -28,7 +29,7 @@ from edge_runtime.sensors import device_of
 from firmware_bridge.protocols import StreamDecoder
 from firmware_bridge.readings import Observation
 
-from .messages import Batch, Chunk, Telemetry
+from .messages import Batch, Chunk, Telemetry, bulk_items
 from .rows import reading_row
 from .sampling import Sampler
 from .statements import Row
@@ -71,16 +72,26 @@ class Intake:
             writer.put_priority(writes, queued_at)
         for write in batch.writes:
             writer.put(write)
-        items = _bulk(batch)
+        items = bulk_items(batch)
         if not items:
             return
+        stats = self._stats
         with self._changed:
             if self._queued + items > self._max_queued:
-                self._stats.dropped_overflow += items
+                stats.dropped_overflow += items
+                stats.intake_shed += items
                 return
             self._work.append(batch)
             self._queued += items
+            stats.intake_enqueued += items
+            if self._queued > stats.intake_high_water:
+                stats.intake_high_water = self._queued
             self._changed.notify_all()
+
+    @property
+    def depth(self) -> int:
+        """Bulk items waiting to be decoded and encoded."""
+        return self._queued
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until everything accepted so far is in the writer's queue."""
@@ -103,12 +114,12 @@ class Intake:
                 if not self._work:
                     return
                 batch = self._work.popleft()
-                self._queued -= _bulk(batch)
+                self._queued -= bulk_items(batch)
                 self._busy = True
             try:
                 self._rows_to_writer(batch)
             except Exception:  # a bug here must not stop the intake
-                self._refused(_bulk(batch), "a batch it could not process", exc_info=True)
+                self._refused(bulk_items(batch), "a batch it could not process", exc_info=True)
 
     def _rows_to_writer(self, batch: Batch) -> None:
         self._writer.yield_to_priority(YIELD_S)
@@ -184,6 +195,3 @@ def _parsed(messages: Sequence[Telemetry]) -> list[Observation]:
             pass
     return out
 
-
-def _bulk(batch: Batch) -> int:
-    return len(batch.rows) + len(batch.chunks) + len(batch.observations) + len(batch.telemetry)

@@ -19,6 +19,21 @@ Telemetry = tuple[str, float, bytes]  # (wearable, wall-clock ts it was received
 Priority = tuple[float, tuple[Write, ...]]  # (time.perf_counter() when queued, writes of one transaction)
 
 
+CHUNK_BYTES_PER_ITEM = 32  # a serial chunk counts against a queue's bound as this many bytes per reading
+
+
+def chunk_weight(data: bytes) -> int:
+    """How many bulk items a serial chunk counts as: about one per frame it holds, so a bound in items
+    also bounds the bytes waiting, however large the reads of a port that fell behind."""
+    return 1 + len(data) // CHUNK_BYTES_PER_ITEM
+
+
+def bulk_items(batch: Batch) -> int:
+    """A batch's bulk items as every bounded queue between producers and the disk counts them."""
+    return (len(batch.rows) + sum(chunk_weight(data) for _, _, data in batch.chunks) + len(batch.observations)
+            + len(batch.telemetry))
+
+
 class Batch(NamedTuple):
     rows: list[Row]  # ``readings`` rows built by the producer (rows.reading_row)
     chunks: list[Chunk]

@@ -30,7 +30,7 @@ from edge_runtime.logs import LogThrottle
 from edge_runtime.queue_stats import QueueStats
 from firmware_bridge.readings import Observation
 
-from .messages import Batch, Chunk, FlushReply, FlushRequest, Goodbye, Priority, Telemetry
+from .messages import Batch, Chunk, FlushReply, FlushRequest, Goodbye, Priority, Telemetry, bulk_items, chunk_weight
 from .statements import Row, Write
 from .stats import StoreStats
 
@@ -74,7 +74,7 @@ class StoreProducer:
         self._chunks: list[Chunk] = []
         self._observations: list[Observation] = []
         self._telemetry: list[Telemetry] = []
-        self._bulk = 0  # rows + chunks + observations + telemetry waiting
+        self._bulk = 0  # bulk items waiting (messages.bulk_items)
         self._priority: list[Priority] = []
         self._writes: list[Write] = []
         self._flushes: dict[int, _Flush] = {}
@@ -93,7 +93,7 @@ class StoreProducer:
         self._error_log = LogThrottle()
 
     @classmethod
-    def connect(cls, address: str, authkey: bytes, capacity: int = 100_000, *, name: str = "store") -> StoreProducer:
+    def connect(cls, address: str, authkey: bytes, capacity: int = 20_000, *, name: str = "store") -> StoreProducer:
         """Connect to a running store process; raises OSError or AuthenticationError if it cannot."""
         producer = cls(capacity, name=name)
         producer.attach(Client(address, family="AF_UNIX", authkey=authkey))
@@ -119,8 +119,9 @@ class StoreProducer:
 
     def put_chunk(self, source: str, ts: float, data: bytes) -> None:
         """Raw bytes read from serial port ``source``; ``ts`` is the time stamped on all their readings."""
+        weight = chunk_weight(data)
         with self._lock:
-            if self._admit(1):
+            if self._admit(weight, whole=True):
                 self._chunks.append((source, ts, data))
         self._nudge()
 
@@ -220,12 +221,12 @@ class StoreProducer:
 
     # --- under the lock -------------------------------------------------------------------------
 
-    def _admit(self, n: int) -> int:
-        """How many of ``n`` new bulk items fit; the rest are counted as shed."""
+    def _admit(self, n: int, *, whole: bool = False) -> int:
+        """How many of ``n`` new bulk items fit (``whole``: all or none); the rest are counted as shed."""
         counters = self._bulk_counters
         take = min(n, self._capacity - self._bulk)
         if take < n:
-            take = max(take, 0)
+            take = 0 if whole else max(take, 0)
             counters.shed += n - take
         self._bulk += take
         counters.enqueued += take
@@ -310,8 +311,7 @@ class StoreProducer:
         with self._lock:
             self._priority[:0] = batch.priority
             self._writes[:0] = batch.writes
-            self._bulk_counters.shed += (len(batch.rows) + len(batch.chunks) + len(batch.observations)
-                                         + len(batch.telemetry))
+            self._bulk_counters.shed += bulk_items(batch)
 
     # --- the reply reader thread ----------------------------------------------------------------
 

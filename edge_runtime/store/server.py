@@ -206,7 +206,7 @@ class StoreServer:
             conn.send_bytes(pickle.dumps(message(), 5))
 
     def _snapshot(self) -> StoreStats:
-        return self._stats.snapshot(self._writer.queue_depth)
+        return self._stats.snapshot(self._writer.queue_depth, self._intake.depth)
 
 
 

@@ -25,6 +25,14 @@ class StoreStats:
     priority_pending_retry: int = 0  # alarm writes held in memory until the disk accepts them
     evicted: dict[str, int] = field(default_factory=dict)  # rows deleted by the disk budget
     evicted_unsynced: int = 0  # of those, readings the cloud never got (last resort)
+    # the store process's own bounded queues (bulk items waiting to be decoded, rows waiting to be written)
+    intake_depth: int = 0
+    intake_high_water: int = 0
+    intake_enqueued: int = 0
+    intake_shed: int = 0
+    writer_high_water: int = 0
+    writer_enqueued: int = 0
+    writer_shed: int = 0
 
     @property
     def write_ms_avg(self) -> float:
@@ -40,7 +48,8 @@ class StoreStats:
     def count_evicted(self, table: str, rows: int) -> None:
         self.evicted[table] = self.evicted.get(table, 0) + rows
 
-    def snapshot(self, queue_depth: int) -> StoreStats:
+    def snapshot(self, queue_depth: int, intake_depth: int | None = None) -> StoreStats:
         """A copy for readers on other threads (dict copies are atomic under the GIL)."""
-        return replace(self, rows_written=dict(self.rows_written), evicted=dict(self.evicted), queue_depth=queue_depth)
+        return replace(self, rows_written=dict(self.rows_written), evicted=dict(self.evicted), queue_depth=queue_depth,
+                       intake_depth=self.intake_depth if intake_depth is None else intake_depth)
 

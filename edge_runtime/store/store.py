@@ -241,8 +241,17 @@ class Store:
         return self._producer.connected
 
     def queues(self) -> list[QueueStats]:
-        """This process's channel to the store: ``store.readings`` (bulk) and ``store.priority`` (events)."""
-        return self._producer.queues()
+        """This process's channel to the store (``store.readings``: bulk, ``store.priority``: events), and the
+        store process's own bounded queues as it last reported them (``store.intake``, ``store.writer``)."""
+        remote = self._producer.remote_stats or StoreStats()
+        cap = self._settings.max_queued_readings
+        return [
+            *self._producer.queues(),
+            QueueStats("store.intake", remote.intake_depth, cap, remote.intake_high_water, remote.intake_enqueued,
+                       remote.intake_shed, kind="bulk"),
+            QueueStats("store.writer", remote.queue_depth, cap, remote.writer_high_water, remote.writer_enqueued,
+                       remote.writer_shed, kind="bulk"),
+        ]
 
     @property
     def producer_address(self) -> ProducerAddress:

@@ -102,10 +102,15 @@ class Writer:
         """Queue ``readings`` rows; what does not fit under ``max_queued_readings`` is dropped and counted."""
         readings = self._readings
         room = max(self._max_queued - len(readings), 0)
+        stats = self._stats
         if len(rows) > room:
-            self._stats.dropped_overflow += len(rows) - room
+            stats.dropped_overflow += len(rows) - room
+            stats.writer_shed += len(rows) - room
             rows = rows[:room]
         readings.extend(rows)
+        stats.writer_enqueued += len(rows)
+        if len(readings) > stats.writer_high_water:
+            stats.writer_high_water = len(readings)
         if len(readings) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
 

@@ -13,6 +13,8 @@ from sqlite_utils import Database
 from edge_runtime.config.devices import StorageSettings
 from edge_runtime.store import Store
 from edge_runtime.store.connection import connect
+from edge_runtime.store.intake import Intake
+from edge_runtime.store.messages import Batch
 from edge_runtime.store.migrations import migrate
 from edge_runtime.store.rows import TRANSITION_SQL, reading_row, transition_row
 from edge_runtime.store.stats import StoreStats
@@ -103,6 +105,20 @@ def test_full_queue_drops_and_counts_instead_of_growing(db_path: Path) -> None:
     assert store.flush()
     assert store.readings_count() == 10
     store.close()
+
+
+def test_the_store_process_queues_are_bounded_and_counted() -> None:
+    """Intake (batches waiting to be decoded) and writer (rows waiting for SQLite) each stop at the bound
+    and count what they shed, whatever the input rate, while the CPU or the disk is behind (not started)."""
+    stats = StoreStats()
+    writer = Writer(stats, batch_size=100, flush_interval_s=0.05, max_queued_readings=50, fsync=False)
+    writer.put_rows([reading_row(gas(ts=float(i))) for i in range(80)])
+    assert (writer.queue_depth, stats.writer_enqueued, stats.writer_shed, stats.writer_high_water) == (50, 50, 30, 50)
+    intake = Intake(writer, stats, (), sample_s=0, max_queued=20)
+    for i in range(30):
+        intake.accept(Batch([], [], [], [], [], [("wb1", float(i), b'{"hr": 80}')]))
+    assert (intake.depth, stats.intake_enqueued, stats.intake_shed, stats.intake_high_water) == (20, 20, 10, 20)
+    assert stats.snapshot(writer.queue_depth, intake.depth).intake_depth == 20
 
 
 def writer_on(conn: sqlite3.Connection, stats: StoreStats) -> Writer:

@@ -216,7 +216,8 @@ class _StateCollector(Collector):
         shed = CounterMetricFamily(f"{NAMESPACE}_queue_shed",
                                    "Routine items dropped or coalesced into a newer one (events queues: always 0)",
                                    labels=labels)
-        for q in self._daemon.queues():
+        queues = self._daemon.queues()
+        for q in queues:
             key = [q.name, q.kind]
             depth.add_metric(key, q.depth)
             capacity.add_metric(key, q.capacity)
@@ -225,7 +226,7 @@ class _StateCollector(Collector):
             shed.add_metric(key, q.shed)
         yield from (depth, capacity, high_water, enqueued, shed)
         yield GaugeMetricFamily(f"{NAMESPACE}_load_shedding", "1 while any queue has shed routine data",
-                                value=float(any(q.shedding for q in self._daemon.queues())))
+                                value=float(any(q.shedding for q in queues)))
 
     def _cameras(self) -> Iterator[Any]:
         assert self._daemon.vision is not None

@@ -46,6 +46,13 @@ def run_child(body: str, db: Path, before_open: str = "") -> subprocess.Popen[st
     )
 
 
+def wait_gone(pid: int, deadline: float) -> bool:
+    """Polls until ``pid`` is gone or the monotonic ``deadline`` passes; whether it is gone."""
+    while not gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return gone(pid)
+
+
 def gone(pid: int) -> bool:
     """True once ``pid`` has exited (a zombie waiting for its reaper counts as gone)."""
     try:
@@ -87,10 +94,7 @@ def test_transitions_survive_sigkill(db_path: Path) -> None:
         child.wait(10)
         reported.extend((int(line), killed_at) for line in child.stdout.read().split())
         # Orphaned, the store process commits what it had received and exits by itself.
-        started = time.monotonic()
-        while not gone(store_pid) and time.monotonic() - started < 10:
-            time.sleep(0.01)
-        assert gone(store_pid)
+        assert wait_gone(store_pid, time.monotonic() + 10)
     finally:
         stop_all(child, store_pid)
 
@@ -128,9 +132,7 @@ def test_every_transition_sent_before_sigkill_is_committed(db_path: Path) -> Non
         child.send_signal(signal.SIGKILL)
         child.wait(10)
         taken.extend(int(line) for line in child.stdout.read().split())
-        while not gone(store_pid) and time.monotonic() - started < 15:
-            time.sleep(0.01)
-        assert gone(store_pid)
+        assert wait_gone(store_pid, started + 15)
     finally:
         stop_all(child, store_pid)
 

@@ -61,6 +61,11 @@ class MqttSettings(StrictModel):
         "that arrive in between are coalesced per wearable (newest wins, motion reduced to what man-down needs). "
         "Panic, cancel and check-in presses are never delayed by it",
     )
+    max_telemetry_bytes: int = Field(
+        64 * 1024, ge=1024, le=16 * 1024 * 1024,
+        description="Largest wearable telemetry message accepted (a full batch of 1,024 accelerometer samples fits); "
+        "larger ones are skipped unread and counted",
+    )
 
 
 class StorageSettings(StrictModel):

@@ -52,6 +52,7 @@ class AlarmKind(str, enum.Enum):
     PPE_MISSING = "ppe_missing"  # a person without helmet/vest near a tagged worker
     PERSON_DOWN = "person_down"  # a camera sees a person lying on the ground
     CAMERA_OFFLINE = "camera_offline"
+    STORAGE_FAILED = "storage_failed"  # the database cannot be opened or written: alarm history is held, not kept
     MANUAL_SIREN = "manual_siren"  # a supervisor sounded a zone siren from the dashboard
 
 

@@ -50,6 +50,8 @@ _DEFAULTS: dict[AlarmKind, AlarmClass] = {
     AlarmKind.PPE_MISSING: AlarmClass(priority=P.MEDIUM, off_delay_s=5),
     AlarmKind.PERSON_DOWN: AlarmClass(priority=P.HIGH, re_alarm_s=60, latching=True),
     AlarmKind.CAMERA_OFFLINE: AlarmClass(priority=P.LOW, off_delay_s=5),
+    # Alarms still sound without the database, but their history is only held: supervisors must know.
+    AlarmKind.STORAGE_FAILED: AlarmClass(priority=P.MEDIUM, off_delay_s=5),
     # Sounded and silenced by a supervisor: the person who ends it acknowledges it, so no latch.
     AlarmKind.MANUAL_SIREN: AlarmClass(priority=P.HIGH),
 }

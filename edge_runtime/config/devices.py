@@ -93,6 +93,23 @@ class StorageSettings(StrictModel):
     fsync_alarms: bool = Field(
         True, description="Commit alarm transitions with synchronous=FULL so they also survive a power cut, not only a crash"
     )
+    spill_path: Path | None = Field(
+        None, description="Directory of the spill file: alarm transitions, acks and verdicts the database could not "
+        "take, one fsync'd JSON line each, replayed into the database once it is writable again, then removed "
+        "(default: the database's directory; one on another file system stays writable when the database's is full)",
+    )
+    spill_max_bytes: int = Field(
+        64 * 1024 * 1024, gt=0,
+        description="Bound of the spill file; alarm writes beyond it are held in memory only (counted)",
+    )
+    journal_max_items: int = Field(
+        10_000, gt=0,
+        description="Alarm writes held in memory while the database cannot be written; beyond it they are kept "
+        "in the spill file only, or lost and counted if that cannot be written either",
+    )
+    retry_interval_s: float = Field(
+        2.0, gt=0, description="How often the store process retries opening or writing a database that failed"
+    )
 
 
 class HttpSettings(StrictModel):

@@ -108,16 +108,19 @@ def measure(system: str, rate: float, args: argparse.Namespace, work: Path) -> d
         elapsed = time.perf_counter() - t0
         cpu = 0.0
         rss = 0
+        by_process: dict[str, float] = {}
         for p in procs:
             try:
-                cpu += sum(p.cpu_times()[:2]) - cpu0[p.pid]
+                used = sum(p.cpu_times()[:2]) - cpu0[p.pid]
                 rss += p.memory_info().rss
+                by_process[p.name()] = round(by_process.get(p.name(), 0.0) + 100 * used / elapsed, 1)
+                cpu += used
             except Exception:  # a child that ended: its share is lost, not the run
                 pass
         sent = load.stop()
         return {**summary(probes.latencies, len(probes.latencies) + probes.missed), "missed": probes.missed,
                 "telemetry_per_s_sent": round(sent), "cpu_percent": round(100 * cpu / elapsed, 1),
-                "rss_mb": round(rss / 2**20, 1), "processes": len(procs)}
+                "cpu_percent_by_process": by_process, "rss_mb": round(rss / 2**20, 1), "processes": len(procs)}
 
 
 def _tail(work: Path, system: str) -> str:

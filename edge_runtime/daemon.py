@@ -63,8 +63,9 @@ class EdgeDaemon:
         # wearable telemetry is parsed and coalesced in a child process, off the alarm path
         self.telemetry = TelemetryIngestSupervisor(
             IngestSettings(config.mqtt, config.site.id, f"{self.link.client_id}-ingest", config.man_down,
+                           wearables=frozenset(w.wearable for w in config.workers if w.wearable),
                            log_level=logging.getLogger().getEffectiveLevel()),
-            self.bus.publish, wearables=sum(1 for w in config.workers if w.wearable), clock=clock,
+            self.bus.publish, clock=clock,
         )
         self.fusion = FusionEngine(config, self.bus.publish, self.bus.publish, clock=clock)
         self.alarms = AlarmEngine(config.alarms, self.bus.publish, mute_s=config.gas.mute_s, clock=clock)

@@ -13,12 +13,14 @@ import binascii
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from edge_runtime.alarms.model import Alarm, PreAlarm, Verdict
+from edge_runtime.json_limits import too_deep
 from edge_runtime.logs import LogThrottle
 from firmware_bridge.codecs.hrm import decode_hrm
 from firmware_bridge.errors import CodecError
@@ -30,6 +32,10 @@ log = logging.getLogger(__name__)
 
 MAX_ACCEL_SAMPLES = 1024  # bounds the work one message can cause on the alarm loop
 MAX_TEXT = 1000
+# a 0x2A37 measurement is one attribute value, at most 512 bytes (Bluetooth Core, ATT): 1,024 hex digits
+MAX_HRM_HEX = 1024
+# a press in a message too broken to parse is still a press: safety errs towards the alarm
+_EVENT_FLAG = re.compile(rb'"(panic|cancel|checkin)"\s*:\s*true\b')
 
 
 class MessageError(ValueError):
@@ -128,10 +134,12 @@ def status_payload(online: bool, version: str | None = None, started_ts: float |
 
 
 def _load_object(payload: bytes) -> dict[str, Any]:
+    if too_deep(payload):
+        raise MessageError("JSON nested too deep")
     try:
         document = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
-        raise MessageError(f"not JSON: {exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise MessageError(f"not JSON: {str(exc)[:200]}") from None
     if not isinstance(document, dict):
         raise MessageError(f"expected a JSON object, got {type(document).__name__}")
     return document
@@ -174,22 +182,33 @@ def parse_ack(payload: bytes) -> AckCommand:
 def _number(value: Any, key: str, low: float, high: float) -> float:
     # bool is an int in Python but never a measurement.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MessageError(f"{key!r} must be a number, got {value!r}")
-    number = float(value)
+        raise MessageError(f"{key!r} must be a number, got {_short(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # a 400-digit integer
+        number = math.inf
     if not (math.isfinite(number) and low <= number <= high):
-        raise MessageError(f"{key!r}={value!r} outside [{low}, {high}]")
+        raise MessageError(f"{key!r}={_short(value)} outside [{low}, {high}]")
     return number
+
+
+def _short(value: Any) -> str:
+    """A bad value for a log line, cut (a 1 MB field must not become a 1 MB log line)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def _flag(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
-        raise MessageError(f"{key!r} must be true or false, got {value!r}")
+        raise MessageError(f"{key!r} must be true or false, got {_short(value)}")
     return value
 
 
 def _hr_raw(value: Any) -> list[Reading]:
     if not isinstance(value, str):
-        raise MessageError(f"'hr_raw' must be a hex string, got {value!r}")
+        raise MessageError(f"'hr_raw' must be a hex string, got {_short(value)}")
+    if len(value) > MAX_HRM_HEX:
+        raise MessageError(f"'hr_raw' of {len(value)} hex digits exceeds one 0x2A37 attribute ({MAX_HRM_HEX})")
     try:
         data = binascii.unhexlify(value.strip())
     except (binascii.Error, ValueError):
@@ -206,14 +225,14 @@ def _hr(value: Any) -> list[Reading]:
 
 def _sample(value: Any) -> Motion:
     if not isinstance(value, (list, tuple)) or len(value) != 3:
-        raise MessageError(f"'accel' sample must be [x, y, z], got {value!r}")
+        raise MessageError(f"'accel' sample must be [x, y, z], got {_short(value)}")
     ax, ay, az = (_number(v, "accel", -64.0, 64.0) for v in value)
     return Motion(ax, ay, az)
 
 
 def _accel(value: Any) -> list[Reading]:
     if not isinstance(value, list) or not value:
-        raise MessageError(f"'accel' must be [x, y, z] or a list of them, got {value!r}")
+        raise MessageError(f"'accel' must be [x, y, z] or a list of them, got {_short(value)}")
     if not isinstance(value[0], list):
         return [_sample(value)]
     if len(value) > MAX_ACCEL_SAMPLES:
@@ -241,33 +260,37 @@ def _checkin(value: Any) -> list[Reading]:
 
 # One row per telemetry field: a new reading type is one line here.
 _FIELDS: tuple[tuple[str, Callable[[Any], list[Reading]]], ...] = (
-    ("panic", _panic),  # first: the most urgent reading reaches fusion first
+    ("panic", _panic),  # events first: the most urgent readings reach fusion first
     ("cancel", _cancel),
+    ("checkin", _checkin),
     ("hr_raw", _hr_raw),
     ("accel", _accel),
     ("battery", _battery),
-    ("checkin", _checkin),
 )
 
 
 def parse_telemetry(wearable: str, payload: bytes, ts: float) -> list[Observation]:
     """Readings of one wearable telemetry message received at wall-clock ``ts``.
 
+    Event fields (panic, cancel, check-in) are read first and each field on
+    its own: a bad field is reported and dropped, never the press beside it,
+    and a press in a payload too broken to parse at all is still found.
     ``"hr"`` is used only when ``"hr_raw"`` is absent or bad. The device's own
     ``"ts"`` goes into ``extra["device_ts"]``; batch samples carry
     ``extra["sample"]``/``extra["samples"]`` so fusion can space them. Raises
     :class:`MessageError` for a payload that is not a JSON object and
     :class:`TelemetryError` (with the good readings) when some fields are bad.
     """
-    document = _load_object(payload)
+    try:
+        document = _load_object(payload)
+    except MessageError as exc:
+        presses = _salvaged_presses(payload)
+        if not presses:
+            raise
+        observations = [Observation(device=wearable, reading=r, ts=ts, extra={}) for r in presses]
+        raise TelemetryError([str(exc)], observations) from None
     problems: list[str] = []
     base: dict[str, object] = {}
-    if "ts" in document:
-        try:
-            base["device_ts"] = _number(document["ts"], "ts", 0, math.inf)
-        except MessageError as exc:
-            problems.append(str(exc))
-
     readings: list[tuple[str, list[Reading]]] = []
     for key, parse in _FIELDS:
         if key in document:
@@ -278,6 +301,11 @@ def parse_telemetry(wearable: str, payload: bytes, ts: float) -> list[Observatio
     if "hr" in document and not any(key == "hr_raw" for key, _ in readings):
         try:
             readings.append(("hr", _hr(document["hr"])))
+        except MessageError as exc:
+            problems.append(str(exc))
+    if "ts" in document:
+        try:
+            base["device_ts"] = _number(document["ts"], "ts", 0, math.inf)
         except MessageError as exc:
             problems.append(str(exc))
 
@@ -291,6 +319,22 @@ def parse_telemetry(wearable: str, payload: bytes, ts: float) -> list[Observatio
     if problems:
         raise TelemetryError(problems, observations)
     return observations
+
+
+def _salvaged_presses(payload: bytes) -> list[Reading]:
+    """The presses spelled out in a payload that is not valid JSON (or too deep, or too long a number)."""
+    kinds = {m.group(1) for m in _EVENT_FLAG.finditer(payload)}
+    return [reading for key, reading in _PRESSES if key in kinds]
+
+
+_PRESSES: tuple[tuple[bytes, Reading], ...] = (
+    (b"panic", PanicButton(pressed=True)), (b"cancel", PanicButton(pressed=False)), (b"checkin", CheckIn()),
+)
+
+
+def may_hold_press(payload: bytes) -> bool:
+    """A cheap look for ``"panic": true`` and the like, so such messages are handled first."""
+    return _EVENT_FLAG.search(payload) is not None
 
 
 @dataclass(slots=True)
@@ -333,14 +377,16 @@ class InboundRouter:
             self.counters.ignored += 1
             return
         if self._on_telemetry is not None and (wearable := self._topics.parse_telemetry_topic(topic)) is not None:
-            self._telemetry(self._on_telemetry, wearable, payload)
+            self.telemetry(wearable, payload)
             return
         if self._on_ack is not None and (alarm_id := self._topics.parse_ack_topic(topic)) is not None:
             self._ack(self._on_ack, alarm_id, payload)
             return
         self.counters.ignored += 1
 
-    def _telemetry(self, handler: Callable[[list[Observation]], None], wearable: str, payload: bytes) -> None:
+    def telemetry(self, wearable: str, payload: bytes) -> None:
+        """One telemetry message of ``wearable`` (its topic already parsed): parse, count, deliver."""
+        assert self._on_telemetry is not None
         self.counters.telemetry_messages += 1
         try:
             observations = parse_telemetry(wearable, payload, self._clock())
@@ -350,8 +396,11 @@ class InboundRouter:
         except MessageError as exc:
             self._rejected(wearable, "rejected", exc)
             return
+        except Exception as exc:  # noqa: BLE001 - a parser bug must cost one message, never the ingest
+            self._rejected(wearable, "broke the parser and was rejected", MessageError(_short(exc)))
+            return
         if observations:
-            handler(observations)
+            self._on_telemetry(observations)
 
     def _rejected(self, wearable: str, what: str, exc: MessageError) -> None:
         self.counters.telemetry_rejected += 1
@@ -362,9 +411,11 @@ class InboundRouter:
     def _ack(self, handler: Callable[[str, AckCommand], None], alarm_id: str, payload: bytes) -> None:
         try:
             command = parse_ack(payload)
-        except MessageError as exc:
+        except Exception as exc:  # noqa: BLE001 - MessageError, or a parser bug: one ack lost, never the loop
             self.counters.acks_rejected += 1
-            log.warning("ack for alarm %s rejected: %s", alarm_id, exc)
+            if self._rejected_log.ready():
+                log.warning("ack for alarm %s rejected: %s", alarm_id, _short(exc) if not isinstance(exc, MessageError)
+                            else exc)
             return
         self.counters.acks += 1
         handler(alarm_id, command)

@@ -1,15 +1,20 @@
 """The telemetry ingest process: MQTT telemetry in, events and coalesced routine data out.
 
 Runs as a child of the daemon (``supervisor`` starts it) with its own
-interpreter lock, so paho's packet parsing, JSON and row building for tens of
-thousands of readings a second never delay the alarm process. For each
-telemetry message it
+interpreter lock, so MQTT packet parsing, JSON and row building for tens of
+thousands of readings a second never delay the alarm process. The
+:class:`~.subscriber.BulkSubscriber` hands over what each socket read
+brought, and for that batch the ingest
 
-1. stores every message (as received: the store process parses it again and
-   builds the rows, off the panic's way),
-2. sends panic, cancel and check-in presses to the alarm process at once on
-   the *events* pipe (never coalesced, never behind routine data),
-3. puts heart rate, battery and accelerometer samples into the wearable's
+1. drops messages of wearables no worker carries, at the cheapest point (one
+   dict lookup of the topic), counted: a flood of unknown ids costs neither
+   the alarm path nor the disk,
+2. handles first the messages that hold a press (a cheap byte search), so a
+   panic read together with a hundred heart-rate messages goes to the alarm
+   process on the *events* pipe before they are parsed,
+3. stores every known message (as received: the store process parses it
+   again and builds the rows, off the panic's way),
+4. puts heart rate, battery and accelerometer samples into the wearable's
    slot of the :class:`~.coalescer.Coalescer`.
 
 A forwarding thread sends the waiting slots on the *routine* pipe whenever
@@ -28,15 +33,11 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from edge_runtime.child_process import die_with_parent, name_process
 from edge_runtime.config.devices import MqttSettings
 from edge_runtime.config.people import ManDownSettings
-from edge_runtime.logs import setup_logging, verbosity_of
-from edge_runtime.mqtt.messages import InboundRouter
-from edge_runtime.mqtt.nodelay import disable_nagle
+from edge_runtime.logs import LogThrottle, setup_logging, verbosity_of
+from edge_runtime.mqtt.messages import InboundRouter, may_hold_press
 from edge_runtime.mqtt.topics import Topics
 from firmware_bridge.readings import Battery, CheckIn, HeartRate, Motion, Observation, PanicButton
 
@@ -44,11 +45,13 @@ from . import wire
 from .coalescer import Coalescer
 from .motion_window import MotionReducer
 from .store_link import TelemetryStore
+from .subscriber import BulkSubscriber, Message
 
 log = logging.getLogger(__name__)
 
 STATS_EVERY_S = 1.0
 SWITCH_INTERVAL_S = 0.0005
+TOPIC_ROOM = 512  # bytes of a PUBLISH packet besides its payload: the topic and its header
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class IngestSettings:
     site: str
     client_id: str
     man_down: ManDownSettings
+    wearables: frozenset[str]  # the ids the site's workers carry: telemetry of any other is dropped, counted
     store_address: Any = None  # the store process's producer address; None: readings are not stored
     log_level: int = logging.WARNING
 
@@ -69,7 +73,7 @@ class IngestCounters:
 
     events: int = 0
     stored: int = 0  # messages handed to the store process
-    connects: int = 0
+    unknown: int = 0  # messages of wearables no worker carries, dropped
 
 
 class TelemetryIngest:
@@ -82,23 +86,50 @@ class TelemetryIngest:
         self._routine = routine
         self._store = store
         self._topics = Topics(settings.site)
-        self._received_ts = 0.0  # the receive time of the message being handled
+        # topic bytes -> wearable id: the one lookup that admits a message
+        self._known = {self._topics.wearable_telemetry(w).encode(): w for w in settings.wearables}
+        self._received_ts = 0.0  # the receive time of the batch being handled
         self.coalescer = Coalescer(MotionReducer(settings.man_down))
         self.counters = IngestCounters()
         self.router = InboundRouter(self._topics, self.on_telemetry, None, clock=lambda: self._received_ts)
+        self._unknown_log = LogThrottle()
+        self.subscriber = BulkSubscriber(settings.mqtt, settings.client_id, self._topics.TELEMETRY_FILTER,
+                                         max_packet=settings.mqtt.max_telemetry_bytes + TOPIC_ROOM)
         self._credit = threading.Event()
         self._credit.set()  # the first batch needs no answer
         self._stopping = threading.Event()
 
-    # --- paho's thread ------------------------------------------------------------------
+    # --- the subscriber's thread ---------------------------------------------------------
 
-    def on_message(self, topic: str, payload: bytes) -> None:
-        """paho's on_message: store the message as received, then route it."""
+    def on_batch(self, messages: list[Message]) -> None:
+        """The messages of one socket read: presses first, then store and coalesce the rest."""
         ts = self._received_ts = time.time()
-        if self._store is not None and payload and (wearable := self._topics.parse_telemetry_topic(topic)):
-            self._store(wearable, ts, payload)
-            self.counters.stored += 1
-        self.router(topic, payload)
+        known, telemetry = self._known, self.router.telemetry
+        admitted: list[tuple[str, bytes]] = []
+        for topic, payload in messages:
+            wearable = known.get(topic)
+            if wearable is None:
+                self._dropped_unknown(topic)
+            elif payload:  # an empty payload clears a retained message: nothing to read
+                admitted.append((wearable, payload))
+        later: list[tuple[str, bytes]] = []
+        for wearable, payload in admitted:
+            if may_hold_press(payload):
+                telemetry(wearable, payload)
+            else:
+                later.append((wearable, payload))
+        if self._store is not None:
+            for wearable, payload in admitted:
+                self._store(wearable, ts, payload)
+            self.counters.stored += len(admitted)
+        for wearable, payload in later:
+            telemetry(wearable, payload)
+
+    def _dropped_unknown(self, topic: bytes) -> None:
+        self.counters.unknown += 1
+        if self._unknown_log.ready():
+            log.warning("telemetry dropped: %s is not a wearable of this site (%d dropped so far)",
+                        topic[:120].decode(errors="replace"), self.counters.unknown)
 
     def on_telemetry(self, observations: list[Observation]) -> None:
         """The readings of one message: send events now, coalesce the rest."""
@@ -156,7 +187,8 @@ class TelemetryIngest:
             "messages": r.telemetry_messages, "rejected": r.telemetry_rejected, "events": i.events,
             "hr_shed": c.hr_shed, "battery_shed": c.battery_shed, "motion_in": c.motion_in,
             "motion_out": c.motion_out, "batches": c.batches, "max_slots": c.max_slots,
-            "pending": self.coalescer.pending(), "stored": i.stored, "connects": i.connects,
+            "pending": self.coalescer.pending(), "stored": i.stored, "unknown": i.unknown,
+            "connects": self.subscriber.counters.connects, "oversized": self.subscriber.counters.oversized,
             **(self._store.stats() if self._store is not None else {}),
         }
 
@@ -169,29 +201,11 @@ class TelemetryIngest:
         return self._stopping
 
 
-def _mqtt_client(settings: IngestSettings, ingest: TelemetryIngest) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id, clean_session=True,
-                         protocol=mqtt.MQTTv311)
-    if settings.mqtt.username is not None:
-        client.username_pw_set(settings.mqtt.username, settings.mqtt.password)
-    client.reconnect_delay_set(0.2, 5.0)  # the site broker is local: retry it often
-    topic = Topics(settings.site).TELEMETRY_FILTER
-
-    def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
-        if not reason.is_failure:
-            ingest.counters.connects += 1
-            c.subscribe(topic, 0)
-
-    client.on_connect = on_connect
-    client.on_message = lambda _c, _u, m: ingest.on_message(m.topic, m.payload)
-    return disable_nagle(client)
-
-
 def run(settings: IngestSettings, events: Connection, routine: Connection) -> None:
     """The child's main: until the parent says stop (or goes away)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle
-    # paho's thread (where a panic press is parsed and forwarded) must get the lock back
-    # quickly from the forwarding thread: CPython's 5 ms default would be the panic's delay
+    # the subscriber's thread (where a panic press is parsed and forwarded) must get the lock
+    # back quickly from the forwarding thread: CPython's 5 ms default would be the panic's delay
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     die_with_parent()
     name_process("sg-ingest")
@@ -199,9 +213,9 @@ def run(settings: IngestSettings, events: Connection, routine: Connection) -> No
     store = TelemetryStore(settings.store_address) if settings.store_address is not None else None
     ingest = TelemetryIngest(settings, events, routine, store)
     signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
-    client = _mqtt_client(settings, ingest)
-    client.connect_async(settings.mqtt.host, settings.mqtt.port, settings.mqtt.keepalive_s)
-    client.loop_start()
+    reader = threading.Thread(target=ingest.subscriber.run, args=(ingest.on_batch, ingest.stopping),
+                              name="ingest-subscriber", daemon=True)
+    reader.start()
     credits = threading.Thread(target=ingest.read_credits, name="ingest-credits", daemon=True)
     credits.start()
     try:
@@ -209,7 +223,7 @@ def run(settings: IngestSettings, events: Connection, routine: Connection) -> No
     except (BrokenPipeError, ConnectionError, EOFError):
         pass  # the daemon went away
     finally:
-        client.disconnect()
-        client.loop_stop()
+        ingest.stop()
+        reader.join(1.0)  # it sends DISCONNECT within one poll
         if store is not None:
             store.close()  # sends what is still queued

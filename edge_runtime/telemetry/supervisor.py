@@ -47,13 +47,12 @@ class TelemetryIngestSupervisor:
         settings: ingest_process.IngestSettings,
         deliver: Callable[[Observation], None],
         *,
-        wearables: int,
         clock: Callable[[], float] = time.time,
         backoff: Backoff | None = None,
     ) -> None:
         self._settings = settings
         self._deliver = deliver
-        self._wearables = wearables
+        self._wearables = len(settings.wearables)
         self._clock = clock
         self._backoff = backoff or Backoff(initial=0.5, maximum=10.0)
         self._ctx = mp.get_context("spawn")
@@ -216,5 +215,6 @@ class TelemetryIngestSupervisor:
     def health(self) -> dict[str, object]:
         s = self.stats
         return {"alive": self.alive, "restarts": self.restarts, "messages": s.get("messages", 0),
-                "rejected": s.get("rejected", 0), "motion_in": s.get("motion_in", 0),
+                "rejected": s.get("rejected", 0), "unknown_wearable": s.get("unknown", 0),
+                "oversized": s.get("oversized", 0), "motion_in": s.get("motion_in", 0),
                 "motion_out": s.get("motion_out", 0), "broker_connects": s.get("connects", 0)}

@@ -143,11 +143,11 @@ def test_parse_telemetry_all_fields() -> None:
     ).encode()
     observations = parse_telemetry("wb-1", payload, 100.0)
     assert readings(observations) == [
-        PanicButton(True),  # the most urgent first
+        PanicButton(True),  # events first
+        CheckIn(),
         HeartRate(bpm=72, contact=Contact.DETECTED),  # 0x16: contact detected, RR present (none)
         Motion(0.1, -0.2, 0.98),
         Battery(54.0),
-        CheckIn(),
     ]
     assert all(o.device == "wb-1" and o.ts == 100.0 and o.extra["device_ts"] == 99.5 for o in observations)
 
@@ -229,3 +229,40 @@ def test_inbound_router_routes_counts_and_never_raises() -> None:
     assert acks == [("a-1", AckCommand("sup"))]
     c = router.counters
     assert (c.telemetry_messages, c.telemetry_rejected, c.acks, c.acks_rejected, c.ignored) == (3, 2, 1, 1, 2)
+
+
+# --- issue 9: an event is never lost because of another field ---------------------------
+
+
+@pytest.mark.parametrize("sibling", [
+    b'"battery": 1' + b"0" * 400,  # OverflowError in float() before
+    b'"hr": 1' + b"0" * 400,
+    b'"ts": 1' + b"0" * 400,
+    b'"accel": [1' + b"0" * 400 + b', 0, 1]',
+    b'"hr": 1' + b"0" * 5000,  # past Python's 4,300-digit int limit: the JSON itself is refused
+    b'"x": ' + b"[" * 50_000 + b"]" * 50_000,  # RecursionError before
+])
+def test_a_panic_survives_any_bad_sibling_field(sibling: bytes) -> None:
+    payload = b'{"panic": true, ' + sibling + b"}"
+    with pytest.raises(TelemetryError) as caught:
+        parse_telemetry("wb-1", payload, 1.0)
+    assert readings(caught.value.observations)[0] == PanicButton(True)
+    assert len(str(caught.value)) < 400  # a huge field never becomes a huge log line
+
+
+def test_hr_raw_is_bounded_by_one_0x2a37_attribute() -> None:
+    payload = json.dumps({"hr_raw": "16" + "ff" * 600, "battery": 50}).encode()
+    with pytest.raises(TelemetryError, match="exceeds one 0x2A37 attribute") as caught:
+        parse_telemetry("wb-1", payload, 1.0)
+    assert readings(caught.value.observations) == [Battery(50.0)]
+
+
+def test_deeply_nested_json_is_refused_before_parsing() -> None:
+    deep = b'{"by": "s", "note": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    with pytest.raises(MessageError, match="nested too deep"):
+        parse_ack(deep)
+    with pytest.raises(MessageError, match="nested too deep"):
+        parse_telemetry("wb-1", b'{"hr": 70, "x": ' + b"{\"a\":" * 40 + b"1" + b"}" * 40 + b"}", 1.0)
+    # brackets inside strings are text, not nesting
+    assert readings(parse_telemetry("wb-1", json.dumps({"hr": 70, "note": "[" * 100}).encode(), 1.0)) == [
+        HeartRate(bpm=70)]

@@ -25,8 +25,12 @@ SITE = "ingest-test"
 TOPICS = Topics(SITE)
 
 
+WEARABLES = frozenset({"wb-ping", "wb1", "wb2", "wb3", *(f"wb{w:02d}" for w in range(20))})
+
+
 def _settings(port: int) -> IngestSettings:
-    return IngestSettings(MqttSettings(port=port, telemetry_interval_s=0.005), SITE, f"ingest-test-{port}", ManDownSettings())
+    return IngestSettings(MqttSettings(port=port, telemetry_interval_s=0.005), SITE, f"ingest-test-{port}",
+                          ManDownSettings(), WEARABLES)
 
 
 class _Publisher:
@@ -64,7 +68,7 @@ async def _connected(sup: TelemetryIngestSupervisor, pub: _Publisher, seen: list
 
 async def test_events_and_routine_reach_fusion_with_the_receive_time(mosquitto: Mosquitto) -> None:
     seen: list[Observation] = []
-    sup = TelemetryIngestSupervisor(_settings(mosquitto.port), seen.append, wearables=3)
+    sup = TelemetryIngestSupervisor(_settings(mosquitto.port), seen.append)
     pub = _Publisher(mosquitto.port)
     await sup.start()
     try:
@@ -98,7 +102,7 @@ async def test_a_busy_alarm_process_gets_the_newest_values_and_every_event(mosqu
         seen.append(obs)
         time.sleep(0.001)
 
-    sup = TelemetryIngestSupervisor(_settings(mosquitto.port), slow, wearables=20)
+    sup = TelemetryIngestSupervisor(_settings(mosquitto.port), slow)
     pub = _Publisher(mosquitto.port)
     await sup.start()
     try:
@@ -127,7 +131,7 @@ async def test_a_busy_alarm_process_gets_the_newest_values_and_every_event(mosqu
 
 async def test_a_dead_ingest_process_is_restarted(mosquitto: Mosquitto) -> None:
     seen: list[Observation] = []
-    sup = TelemetryIngestSupervisor(_settings(mosquitto.port), seen.append, wearables=1)
+    sup = TelemetryIngestSupervisor(_settings(mosquitto.port), seen.append)
     pub = _Publisher(mosquitto.port)
     await sup.start()
     try:
@@ -145,7 +149,7 @@ async def test_every_message_is_stored_by_the_store_process(mosquitto: Mosquitto
     store = Store(StorageSettings(path=tmp_path / "edge.db"))
     store.open()
     seen: list[Observation] = []
-    sup = TelemetryIngestSupervisor(_settings(mosquitto.port), seen.append, wearables=2)
+    sup = TelemetryIngestSupervisor(_settings(mosquitto.port), seen.append)
     pub = _Publisher(mosquitto.port)
     await sup.start(store.producer_address)
     try:

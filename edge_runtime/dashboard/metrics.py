@@ -161,6 +161,7 @@ class _StateCollector(Collector):
         yield from self._alarms()
         yield from self._store()
         yield from self._queues()
+        yield from self._telemetry()
         if self._daemon.vision is not None:
             yield from self._cameras()
 
@@ -227,6 +228,19 @@ class _StateCollector(Collector):
         yield from (depth, capacity, high_water, enqueued, shed)
         yield GaugeMetricFamily(f"{NAMESPACE}_load_shedding", "1 while any queue has shed routine data",
                                 value=float(any(q.shedding for q in queues)))
+
+    def _telemetry(self) -> Iterator[Any]:
+        """Wearable telemetry the ingest took, and what it refused before parsing or while parsing."""
+        health = self._daemon.telemetry.health()
+        yield CounterMetricFamily(f"{NAMESPACE}_telemetry_messages", "Wearable telemetry messages parsed",
+                                  value=float(health.get("messages", 0)))  # type: ignore[arg-type]
+        dropped = CounterMetricFamily(f"{NAMESPACE}_telemetry_dropped",
+                                      "Telemetry messages refused whole (unknown_wearable, oversized) or in part "
+                                      "(rejected: a bad field, counted once per message; its presses still count)",
+                                      labels=["reason"])
+        for reason in ("unknown_wearable", "oversized", "rejected"):
+            dropped.add_metric([reason], float(health.get(reason, 0)))  # type: ignore[arg-type]
+        yield dropped
 
     def _cameras(self) -> Iterator[Any]:
         assert self._daemon.vision is not None

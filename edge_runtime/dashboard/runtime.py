@@ -50,6 +50,10 @@ class StoreView(Protocol):
     def stats(self) -> StoreStats: ...
 
 
+class TelemetryView(Protocol):
+    def health(self) -> dict[str, object]: ...
+
+
 class HttpView(Protocol):
     @property
     def url(self) -> str | None: ...
@@ -85,6 +89,9 @@ class DashboardRuntime(Protocol):
 
     @property
     def http(self) -> HttpView: ...
+
+    @property
+    def telemetry(self) -> TelemetryView: ...
 
     def queues(self) -> list[QueueStats]: ...
 

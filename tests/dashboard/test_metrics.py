@@ -3,10 +3,13 @@ engine), then on the running daemon with a session or Prometheus' bearer token."
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import aiohttp
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge_runtime.alarms.model import AlarmKind, ConditionUpdate, Priority
@@ -16,6 +19,7 @@ from edge_runtime.dashboard.metrics import SiteMetrics
 from edge_runtime.dashboard.roles import Role
 from edge_runtime.demo import demo_site_data
 from edge_runtime.fusion.conditions import worker_subject
+from edge_runtime.mqtt.topics import Topics
 from firmware_bridge.readings import Gas, GasSample, HeartRate, Observation
 from tests.broker import Mosquitto
 from tests.dashboard.harness import FakeClock, T0, dashboard_site, eventually_async, signed_in
@@ -26,6 +30,7 @@ FAMILIES = {
     "siteguard_alarm_latency_seconds", "siteguard_sqlite_write_seconds", "siteguard_sqlite_write_max_seconds",
     "siteguard_store_queue_depth", "siteguard_live_clients", "siteguard_queue_depth", "siteguard_queue_capacity",
     "siteguard_queue_high_water", "siteguard_queue_enqueued", "siteguard_queue_shed", "siteguard_load_shedding",
+    "siteguard_telemetry_messages", "siteguard_telemetry_dropped",
 }
 
 
@@ -120,3 +125,31 @@ async def test_metrics_for_a_viewer_and_for_prometheus_token(tmp_path: Path, mos
                 assert response.status == 401
             async with prometheus.get(f"{url}/metrics") as response:
                 assert response.status == 401
+
+
+async def test_telemetry_of_unknown_wearables_is_dropped_counted_and_never_stored(tmp_path: Path,
+                                                                                mosquitto: Mosquitto) -> None:
+    async with dashboard_site(tmp_path, mosquitto.port) as (_site, daemon, url):
+        topics = Topics(daemon.config.site.id)
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="intruder")
+        pub.connect("127.0.0.1", mosquitto.port)
+        pub.loop_start()
+        try:
+            async with signed_in(url, "vera") as client:
+                async def dropped() -> float | None:
+                    for i in range(20):
+                        pub.publish(topics.wearable_telemetry(f"ghost-{i}"), b'{"hr": 80, "panic": true}')
+                    _status, body = await client.get("/metrics")
+                    n = samples(body.decode()).get(("siteguard_telemetry_dropped_total",
+                                                    (("reason", "unknown_wearable"),)), 0)
+                    return n if n >= 100 else None
+
+                await eventually_async(dropped, 30, "unknown wearables' telemetry counted as dropped")
+        finally:
+            pub.loop_stop()
+            pub.disconnect()
+        assert daemon.telemetry.health()["unknown_wearable"] >= 100
+        assert not [a for a in daemon.alarms.active() if "ghost" in repr(a.subject)]  # no panic for a non-worker
+        assert daemon.store.flush(10)
+    with sqlite3.connect(daemon.config.storage.path) as db:
+        assert db.execute("SELECT count(*) FROM readings WHERE device LIKE 'ghost-%'").fetchone() == (0,)

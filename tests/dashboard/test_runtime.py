@@ -22,6 +22,7 @@ def test_the_daemon_and_its_parts_have_what_the_dashboard_runtime_names(tmp_path
     parts = {
         runtime.EventBus: daemon.bus, runtime.FusionView: daemon.fusion, runtime.SensorHealth: daemon.sensors,
         runtime.StoreView: daemon.store, runtime.HttpView: daemon.http, runtime.VisionStatus: VisionSupervisor,
+        runtime.TelemetryView: daemon.telemetry,
     }
     for protocol, part in parts.items():
         assert members(protocol) and all(hasattr(part if isinstance(part, type) else type(part), m) for m in members(protocol)), protocol.__name__

@@ -11,10 +11,10 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from edge_runtime.alarms.engine import AlarmEngine, UnknownAlarm
-from edge_runtime.alarms.model import AlarmTransition, ConditionUpdate, PreAlarm
+from edge_runtime.alarms.model import Alarm, AlarmTransition, ConditionUpdate, PreAlarm
 from edge_runtime.alarms.rules import can_acknowledge
 from edge_runtime.bus import Bus
 from edge_runtime.config import SiteConfig
@@ -28,7 +28,8 @@ from edge_runtime.notifiers.mqtt_notifier import MqttNotifier
 from edge_runtime.queue_stats import QueueStats
 from edge_runtime.restore_watch import RestoredConditionWatch
 from edge_runtime.sensors import SensorInputs
-from edge_runtime.store import Store
+from edge_runtime.store import Store, StoreError
+from edge_runtime.store.health import StorageFaultAlarm
 from edge_runtime.telemetry.ingest_process import IngestSettings
 from edge_runtime.telemetry.supervisor import TelemetryIngestSupervisor
 from firmware_bridge.backoff import Backoff
@@ -71,6 +72,7 @@ class EdgeDaemon:
         self.alarms = AlarmEngine(config.alarms, self.bus.publish, mute_s=config.gas.mute_s, clock=clock)
         self.sensors = SensorInputs(config, self.bus.publish, self.store, clock)
         self.restore_watch = RestoredConditionWatch(config, self.alarms.update, clock)
+        self.storage_alarm = StorageFaultAlarm.for_site(config, self.bus.publish)
         self.controller = ControllerOutput(config) if config.controller else None
         self.http = HttpServer(self, config.http)
         self.vision: VisionSupervisor | None = None
@@ -102,14 +104,16 @@ class EdgeDaemon:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.store.open()
-        state = self.store.load_fusion_state()
+        state, restored = self._stored_state()
         if state:
             self.fusion.restore(state)
         # replay restored alarms before connecting, so only their final state goes out
-        restored = self.store.load_open_alarms()
         self.alarms.restore(restored)
         self.restore_watch.arm(restored)
         self.link.subscribe(self.topics.ACK_FILTER, qos=1)
+        # sirens and alarm records are this daemon's to state: anyone else's retained value is overwritten
+        self.link.own_retained(self.topics.SIREN_FILTER)
+        self.link.own_retained(self.topics.ALARM_RECORD_FILTER)
         await self.link.start(loop)
         await self.telemetry.start(self.store.producer_address)
         if self.controller:
@@ -156,11 +160,21 @@ class EdgeDaemon:
                 self.fusion.tick(now)
                 self.alarms.tick(now)
                 self.restore_watch.tick(now)
+                self.storage_alarm.check(self.store.health(), now)
                 if now >= next_snapshot:
                     self.store.save_fusion_state(self.fusion.snapshot())
                     next_snapshot = now + SNAPSHOT_S
             except Exception:  # a bug in one rule must not stop the timers of all others
                 log.exception("tick failed")
+
+    def _stored_state(self) -> tuple[dict[str, Any] | None, list[Alarm]]:
+        """Fusion state and open alarms from the last run; none when storage cannot be read (fail safe:
+        the node starts and alarms all the same, and fusion raises what is still present)."""
+        try:
+            return self.store.load_fusion_state(), self.store.load_open_alarms()
+        except StoreError as exc:
+            log.error("storage unreadable at start: no alarms or fusion state restored", extra={"error": str(exc)})
+            return None, []
 
     # ---- inbound MQTT ----------------------------------------------------
     def _on_ack(self, alarm_id: str, cmd: AckCommand) -> None:
@@ -182,15 +196,16 @@ class EdgeDaemon:
 
     def readiness(self) -> dict[str, object]:
         ports = [h.as_dict() for h in self.sensors.health()]
+        storage = self.store.health()
         checks = {
             "broker": self.link.connected.is_set(),
-            "storage": self.store.stats.priority_pending_retry == 0,
+            "storage": storage.writable,
             "sensors": self.sensors.ready(),
             "telemetry": self.telemetry.alive,
         }
         queues = self.queues()
         report: dict[str, object] = {
-            "ready": all(checks.values()), "checks": checks, "ports": ports,
+            "ready": all(checks.values()), "checks": checks, "ports": ports, "storage": storage.as_dict(),
             "telemetry": self.telemetry.health(),
             # shown, not gating: shedding routine telemetry is the overload policy working
             "load": {"shedding": any(q.shedding for q in queues), "queues": [q.as_dict() for q in queues]},

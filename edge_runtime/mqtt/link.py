@@ -26,7 +26,7 @@ import contextlib
 import enum
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +35,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_runtime.config.devices import MqttSettings
+from edge_runtime.logs import LogThrottle
 from edge_runtime.queue_stats import QueueStats
 from firmware_bridge.backoff import Backoff
 
@@ -49,6 +50,7 @@ INBOX_BATCH = 32  # inbound messages handled per loop iteration
 # Inbound is acks only (telemetry goes to the ingest process): people's clicks, so this bound is
 # only reached by a stalled loop or a flooding client, and then it caps memory
 MAX_INBOX = 10_000
+MAX_CLEARED = 4096  # retained topics this link cleared and still guards against a forged re-publish
 
 
 class ConnectionState(enum.Enum):
@@ -70,6 +72,7 @@ class LinkCounters:
     inbox_high_water: int = 0
     inbox_overflow: int = 0  # inbound messages refused because the loop had not taken MAX_INBOX yet
     handler_errors: int = 0  # on_message raised (logged, never stops the link)
+    reasserted: int = 0  # retained messages on owned topics that were not ours, overwritten with the truth
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,9 @@ class MqttLink:
         self._unacked: dict[int, _Outgoing] = {}
         self._ack_waiters: dict[int, asyncio.Future[None]] = {}
         self._retained: dict[str, bytes] = {}
+        self._cleared: OrderedDict[str, None] = OrderedDict()  # owned topics whose retained message we deleted
+        self._owned: list[str] = []  # topic filters whose retained state this link alone asserts
+        self._forged_log = LogThrottle()
         self._subscriptions: dict[str, int] = {}
         # inbound messages cross from paho's thread in batches: one loop wake-up per burst
         self._inbox: deque[tuple[str, bytes]] = deque()
@@ -203,11 +209,25 @@ class MqttLink:
         _check_topic(topic)
         if not payload:
             self._retained.pop(topic, None)
+            self._cleared[topic] = None
+            if len(self._cleared) > MAX_CLEARED:
+                self._cleared.popitem(last=False)
             self._dispatch(_Outgoing(topic, b"", 1, True))
             return
+        self._cleared.pop(topic, None)
         self._retained[topic] = payload
         if self._state is ConnectionState.CONNECTED:
             self._send(_Outgoing(topic, payload, 1, True, replay=False))
+
+    def own_retained(self, topic_filter: str) -> None:
+        """Only this link may set the retained messages under ``topic_filter`` (sirens, alarm records).
+
+        It subscribes to them, and a message there that differs from what it
+        asserts (anyone may publish where the broker's ACL does not forbid it)
+        is overwritten with the true state at once, counted and logged.
+        """
+        self._owned.append(topic_filter)
+        self.subscribe(topic_filter, qos=1)
 
     def subscribe(self, topic_filter: str, qos: int = 1) -> None:
         """Subscribe now if connected, and again on every reconnect."""
@@ -433,6 +453,9 @@ class MqttLink:
 
     def _deliver(self, topic: str, payload: bytes) -> None:
         self.counters.received += 1
+        if self._owned and any(mqtt.topic_matches_sub(f, topic) for f in self._owned):
+            self._guard_retained(topic, payload)
+            return
         if self._on_message is None:
             return
         try:
@@ -440,6 +463,23 @@ class MqttLink:
         except Exception:  # a consumer bug must not kill the link or the loop
             self.counters.handler_errors += 1
             log.exception("MQTT message handler failed on %s", topic)
+
+    def _guard_retained(self, topic: str, payload: bytes) -> None:
+        """A message on an owned topic: our own echo, or someone else's, which the truth replaces."""
+        ours = self._retained.get(topic)
+        if ours is not None:
+            if payload == ours:
+                return
+            truth = _Outgoing(topic, ours, 1, True, replay=False)
+        elif payload and topic in self._cleared:
+            truth = _Outgoing(topic, b"", 1, True)
+        else:
+            return  # not a state this link asserts (another node's zone, an alarm it never had)
+        self.counters.reasserted += 1
+        if self._forged_log.ready():
+            log.warning("retained message on %s was not ours: re-asserted the true state (%d so far)", topic,
+                        self.counters.reasserted)
+        self._dispatch(truth)
 
     def queues(self) -> list[QueueStats]:
         """The inbound queue (acks) and the QoS 1 backlog kept for the next connection."""

@@ -35,6 +35,9 @@ class Topics:
         self.ACK_FILTER = f"{self.prefix}/alarms/+/ack"
         #: Subscription filter for telemetry from any wearable.
         self.TELEMETRY_FILTER = f"{self.prefix}/wearables/+/telemetry"
+        #: The retained siren commands and alarm records (the daemon's own state).
+        self.SIREN_FILTER = f"{self.prefix}/sirens/+/set"
+        self.ALARM_RECORD_FILTER = f"{self.prefix}/alarms/+"
 
     def worker_alert(self, worker: str) -> str:
         return f"{self.prefix}/workers/{check_id(worker, 'worker')}/alert"

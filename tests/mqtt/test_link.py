@@ -283,3 +283,34 @@ async def test_session_broker_fixture(mosquitto_session: Mosquitto, topics: Topi
     with Subscriber(mosquitto_session.host, mosquitto_session.port, [topic]) as sub:
         await asyncio.to_thread(sub.publish, topic, b"ping")
         assert (await sub.wait_for_async(on(topic))).payload == b"ping"
+
+
+async def test_a_forged_retained_siren_or_record_is_overwritten_with_the_true_state(
+    mosquitto: Mosquitto, make_link: LinkFactory, topics: Topics
+) -> None:
+    link = await make_link()
+    siren, record, gone = topics.siren_set("z1"), topics.alarm("a-1"), topics.alarm("a-0")
+    truth = b'{"state":"on","pattern":"fast","alarm_id":"a-1"}'
+    link.set_retained_state(siren, truth)
+    link.set_retained_state(record, b'{"alarm_id":"a-1","state":"unack"}')
+    link.set_retained_state(gone, b'{"alarm_id":"a-0"}')
+    link.set_retained_state(gone, b"")  # closed: its record was deleted
+    link.own_retained(topics.SIREN_FILTER)
+    link.own_retained(topics.ALARM_RECORD_FILTER)
+    await eventually(lambda: link.pending == 0, what="acknowledged")
+    await asyncio.sleep(0.2)  # SUBACK
+    with Subscriber(mosquitto.host, mosquitto.port, ["unused/x"]) as attacker:
+        attacker.publish(siren, b'{"state":"off"}', retain=True)
+        attacker.publish(record, b'{"alarm_id":"a-1","state":"normal"}', retain=True)
+        attacker.publish(gone, b'{"alarm_id":"a-0","state":"unack"}', retain=True)
+        attacker.publish(topics.siren_set("other-node-zone"), b'{"state":"off"}', retain=True)  # not ours
+    await eventually(lambda: link.counters.reasserted == 3, what="three forgeries overwritten")
+    await asyncio.sleep(0.3)
+    with Subscriber(mosquitto.host, mosquitto.port, [siren, record, gone]) as late:
+        got = await late.wait_for_async(on(siren))
+        await late.wait_for_async(on(record))
+        await asyncio.sleep(0.2)
+        assert got.payload == truth
+        assert json.loads(late.on(record)[-1].payload)["state"] == "unack"
+        assert late.on(gone) == []  # deleted again
+    assert link.counters.reasserted == 3  # our own echoes are not forgeries

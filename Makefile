@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 APT_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev
-TEST_APT_PACKAGES := chromium  # the dashboard's browser tests drive the system Chromium
+TEST_APT_PACKAGES := chromium gpsd-clients  # the dashboard's browser tests drive the system Chromium; gpsdecode checks the NMEA codec
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DURATION ?= 90
 PYTEST_ARGS ?=

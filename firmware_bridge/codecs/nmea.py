@@ -1,4 +1,4 @@
-"""NMEA 0183 position sentences (GGA, RMC, GSA) from any talker, and their encoders.
+"""NMEA 0183 position sentences (GGA, RMC, GLL, GSA) from any talker, and their encoders.
 
 Decoding is strict where a wrong answer would move a worker: every sentence must
 carry its checksum and every number must look like a number. Choices, and why:
@@ -19,8 +19,19 @@ carry its checksum and every number must look like a number. Choices, and why:
   receivers send for differential) and, when present, an FAA mode of A/D/F/R/P -
   N, E, M, S and unknown letters are invalid even with status A - and an NMEA 4.1
   navigational status other than U (unsafe); u-blox sends V there to mean "no
-  status", which GPSD also ignores. GSA needs fix type 2 or 3. A position of
-  exactly 0,0 is never valid.
+  status", which GPSD also ignores. GLL needs status A (GPSD: not D) and the
+  FAA modes RMC accepts. GSA needs fix type 2 or 3. A position of exactly 0,0 is
+  never valid. GPSD reports a fix for GGA quality 0 or 6-8 and for status A with
+  FAA mode E/M/S (3.22: RMC with N too); DOMAIN.md says none is a position.
+* **Trailing fields** may be left off down to GPSD's minimum field counts (``nf``
+  in ``driver_nmea0183.c``): GGA through field 12 (DGPS age and station
+  optional), RMC through 7, the speed (course, date - without it the time is a
+  time of day -, magnetic variation and its E/W, FAA mode, NMEA 4.1 status
+  optional), GLL through 6, the status (FAA mode optional), GSA through 17.
+  Shorter ones raise :class:`CodecError`; GPSD drops them, so neither has a fix.
+* **No state**: a GLL or GGA fix carries its own time of day, not ZDA's date,
+  and no VTG speed; consumers combine sentences (the position tracker keeps
+  GSA's HDOP for the next fix).
 * Sentences of other types (GSV, VTG, ZDA, proprietary ``$P...``, AIS ``!``)
   with a good checksum return ``None``: they are not errors.
 
@@ -53,6 +64,17 @@ _ANGLE = rb"(\d{1,3})([0-5]\d\.\d{0,12})"  # degrees, minutes (GPSD: 2 digits be
 _POSITION = rb"(?:" + _ANGLE + rb",([NS])," + _ANGLE + rb",([EW])|,,,)"  # 6 groups
 _NUMBER = rb"(-?(?:\d+(?:\.\d*)?|\.\d+))?"
 _SMALL_INT = rb"(\d{1,3})?"
+_ANY_MORE = rb"(?:,[^,]*)*"  # fields a later NMEA version may add
+
+
+def _optional_tail(*fields: bytes) -> bytes:
+    """Fields a receiver may leave off the end: each only with every one before it, then anything."""
+    tail = _ANY_MORE
+    for field in reversed(fields):
+        tail = rb"(?:," + field + tail + rb")?"
+    return tail
+
+
 _GGA = re.compile(
     b",".join(
         [
@@ -62,7 +84,7 @@ _GGA = re.compile(
             _SMALL_INT,  # 7 satellites in use
             _NUMBER,  # 8 HDOP
             _NUMBER,  # 9 altitude above mean sea level
-            rb"M?(?:,[^,]*){4,}",  # 10-14 unit, geoid separation and unit, DGPS age and station: unused
+            rb"M?(?:,[^,]*){2,}",  # 10-12 unit, geoid separation and unit; 13-14 DGPS age, station: unused
         ]
     )
 )
@@ -73,12 +95,26 @@ _RMC = re.compile(
             rb"([A-Z]?)",  # 2 status
             _POSITION,  # 3-6 latitude, N/S, longitude, E/W
             _NUMBER,  # 7 speed over ground, knots
-            _NUMBER,  # 8 course over ground, degrees true
-            rb"(?:(0[1-9]|[12]\d|3[01])(0[1-9]|1[0-2])(\d\d))?",  # 9 date ddmmyy
-            rb"(?:-?(?:\d+(?:\.\d*)?|\.\d+))?",  # 10 magnetic variation: unused
-            rb"[EW]?(?:,([A-Z]?)(?:,([A-Z]?))?)?(?:,[^,]*)*",  # 11 its E/W, 12 FAA mode (2.3+), 13 nav status (4.1+)
         ]
     )
+    + _optional_tail(
+        _NUMBER,  # 8 course over ground, degrees true
+        rb"(?:(0[1-9]|[12]\d|3[01])(0[1-9]|1[0-2])(\d\d))?",  # 9 date ddmmyy
+        rb"(?:-?(?:\d+(?:\.\d*)?|\.\d+))?",  # 10 magnetic variation: unused
+        rb"[EW]?",  # 11 its E/W
+        rb"([A-Z]?)",  # 12 FAA mode (NMEA 2.3+)
+        rb"([A-Z]?)",  # 13 navigational status (NMEA 4.1+)
+    )
+)
+_GLL = re.compile(
+    b",".join(
+        [
+            _POSITION,  # 1-4 latitude, N/S, longitude, E/W
+            _HHMMSS,  # 5 UTC time
+            rb"([A-Z]?)",  # 6 status
+        ]
+    )
+    + _optional_tail(rb"([A-Z]?)")  # 7 FAA mode (NMEA 2.3+)
 )
 _GSA = re.compile(
     b",".join(
@@ -174,17 +210,28 @@ def _rmc(talker: str, body: bytes) -> GpsFix:
     return GpsFix(
         talker=talker,
         sentence="RMC",
-        fix_valid=(
-            status in _RMC_VALID_STATUS
-            and (mode is None or mode in _VALID_FAA_MODES)
-            and nav != b"U"
-            and _has_position(lat, lon)
-        ),
+        fix_valid=status in _RMC_VALID_STATUS and _faa_mode_valid(mode) and nav != b"U" and _has_position(lat, lon),
         lat=lat,
         lon=lon,
         time=_timestamp(dd, mo, yy, _time_of_day(h, mi, s, frac)),
         speed_mps=None if speed is None else float(speed) * KNOTS_TO_MPS,
         course_deg=None if course is None else float(course),
+    )
+
+
+def _gll(talker: str, body: bytes) -> GpsFix:
+    m = _GLL.fullmatch(body, 6)
+    if m is None:
+        raise CodecError("malformed GLL sentence")
+    lat_d, lat_m, ns, lon_d, lon_m, ew, h, mi, s, frac, status, mode = m.groups()
+    lat, lon = _position(lat_d, lat_m, ns, lon_d, lon_m, ew)
+    return GpsFix(
+        talker=talker,
+        sentence="GLL",
+        fix_valid=status == b"A" and _faa_mode_valid(mode) and _has_position(lat, lon),
+        lat=lat,
+        lon=lon,
+        time=_time_of_day(h, mi, s, frac),
     )
 
 
@@ -203,7 +250,7 @@ def _gsa(talker: str, body: bytes) -> GpsFix:
     )
 
 
-_HANDLERS: dict[bytes, Callable[[str, bytes], GpsFix]] = {b"GGA": _gga, b"RMC": _rmc, b"GSA": _gsa}
+_HANDLERS: dict[bytes, Callable[[str, bytes], GpsFix]] = {b"GGA": _gga, b"RMC": _rmc, b"GLL": _gll, b"GSA": _gsa}
 
 
 def _position(
@@ -216,6 +263,11 @@ def _position(
     if lat > 90.0 or lon > 180.0:
         raise CodecError("NMEA coordinate out of range")
     return (-lat if ns == b"S" else lat), (-lon if ew == b"W" else lon)
+
+
+def _faa_mode_valid(mode: bytes | None) -> bool:
+    """An absent mode field (NMEA 2.0) says nothing; a present one must name a real fix."""
+    return mode is None or mode in _VALID_FAA_MODES
 
 
 def _has_position(lat: float | None, lon: float | None) -> bool:

@@ -54,7 +54,7 @@ from firmware_bridge.codecs.winsen import GAS_CODES as WINSEN_GASES
 from firmware_bridge.codecs.winsen import decode_winsen, encode_winsen, winsen_checksum
 from firmware_bridge.errors import CodecError
 from firmware_bridge.protocols import StreamDecoder
-from firmware_bridge.readings import Contact, Gas, GasSample, HeartRate
+from firmware_bridge.readings import Contact, Gas, GasSample, GpsFix, HeartRate
 
 N = int(os.environ.get("SITEGUARD_FUZZ_FRAMES", "100000"))
 POOL = max(100, min(N // 50, 2000))
@@ -115,31 +115,74 @@ def random_time(rng: random.Random) -> datetime:
 
 
 def valid_nmea(rng: random.Random) -> bytes:
+    """GGA, RMC, GLL or GSA; GGA, RMC and GLL often with trailing fields left off as far as GPSD allows."""
     lat, lon, t = rng.uniform(-90, 90), rng.uniform(-180, 180), random_time(rng)
     talker = rng.choice(("GP", "GN", "GL", "GA", "BD", "GB"))
-    kind = rng.randrange(3)
-    if kind == 0:
-        quality, sats = rng.randrange(9), rng.randrange(100)
-        alt = round(rng.uniform(-400, 9000), 1)
-        sentence = encode_gga(lat, lon, time_utc=t, quality=quality, satellites=sats, alt=alt, talker=talker)
-        fix = decode_nmea(sentence)
-        assert fix is not None and fix.alt == alt and fix.satellites == sats and fix.fix_quality == quality
-        assert fix.fix_valid == (quality in (1, 2, 3, 4, 5) and sats >= 3 and (lat, lon) != (0, 0))
-    elif kind == 1:
-        valid, mode = rng.random() < 0.8, rng.choice("ADEFMNPRS")
-        sentence = encode_rmc(lat, lon, time_utc=t, valid=valid, mode=mode, talker=talker)
-        fix = decode_nmea(sentence)
-        assert fix is not None and fix.fix_valid == (valid and mode in "ADFRP")
-        assert fix.time == f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z"
-    else:
-        fix_type = rng.randint(1, 3)
-        prns = rng.sample(range(1, 200), rng.randint(0, 12))
-        sentence = encode_gsa(fix_type, prns, talker=talker)
-        fix = decode_nmea(sentence)
-        assert fix is not None and fix.fix_type == fix_type and fix.satellites == len(prns)
-        return sentence
-    assert abs(fix.lat - lat) < 2e-7 and abs(fix.lon - lon) < 2e-7  # type: ignore[operator]
+    return rng.choice((valid_gga, valid_rmc, valid_gll, valid_gsa))(rng, lat, lon, t, talker)
+
+
+def sentence_fields(sentence: bytes) -> list[bytes]:
+    """The fields after the address of an encoded sentence (``$`` to ``*hh`` CR LF stripped)."""
+    return sentence[1:-5].split(b",")[1:]
+
+
+def nmea_sentence(talker: str, kind: bytes, fields: list[bytes]) -> bytes:
+    body = b",".join([talker.encode() + kind, *fields])
+    return b"$%s*%02X\r\n" % (body, nmea_checksum(body))
+
+
+def valid_gga(rng: random.Random, lat: float, lon: float, t: datetime, talker: str) -> bytes:
+    quality, sats = rng.randrange(9), rng.randrange(100)
+    alt = round(rng.uniform(-400, 9000), 1)
+    fields = sentence_fields(encode_gga(lat, lon, time_utc=t, quality=quality, satellites=sats, alt=alt))
+    sentence = nmea_sentence(talker, b"GGA", fields[: rng.randint(12, 14)])  # DGPS age and station optional
+    fix = decode_nmea(sentence)
+    assert fix is not None and fix.alt == alt and fix.satellites == sats and fix.fix_quality == quality
+    assert fix.fix_valid == (quality in (1, 2, 3, 4, 5) and sats >= 3 and (fix.lat, fix.lon) != (0, 0))
+    assert_position(fix, lat, lon)
     return sentence
+
+
+def valid_rmc(rng: random.Random, lat: float, lon: float, t: datetime, talker: str) -> bytes:
+    valid, mode = rng.random() < 0.8, rng.choice("ADEFMNPRS")
+    kept = rng.choice((12, 12, rng.randint(7, 11)))  # all 12, or down to the speed
+    fields = sentence_fields(encode_rmc(lat, lon, time_utc=t, valid=valid, mode=mode))
+    sentence = nmea_sentence(talker, b"RMC", fields[:kept])
+    fix = decode_nmea(sentence)
+    assert fix is not None
+    assert fix.fix_valid == (valid and (kept < 12 or mode in "ADFRP") and (fix.lat, fix.lon) != (0, 0))
+    clock = f"{t:%H:%M:%S}.{t.microsecond // 1000:03d}"
+    assert fix.time == (f"{t:%Y-%m-%d}T{clock}Z" if kept >= 9 else clock)
+    assert_position(fix, lat, lon)
+    return sentence
+
+
+def valid_gll(rng: random.Random, lat: float, lon: float, t: datetime, talker: str) -> bytes:
+    """GLL from the GGA encoder's fields (there is no GLL encoder: no emulator sends one)."""
+    gga = sentence_fields(encode_gga(lat, lon, time_utc=t))
+    status, mode = rng.choice((b"A", b"A", b"V", b"D")), rng.choice(b"ADEFMNPRS")
+    fields = [*gga[1:5], gga[0], status, bytes((mode,))][: rng.choice((6, 7))]
+    sentence = nmea_sentence(talker, b"GLL", fields)
+    fix = decode_nmea(sentence)
+    assert fix is not None and fix.time == f"{t:%H:%M:%S}.{t.microsecond // 1000:03d}"
+    mode_ok = len(fields) == 6 or mode in b"ADFRP"  # six fields: NMEA 2.0, no mode
+    assert fix.fix_valid == (status == b"A" and mode_ok and (fix.lat, fix.lon) != (0, 0))
+    assert_position(fix, lat, lon)
+    return sentence
+
+
+def valid_gsa(rng: random.Random, lat: float, lon: float, t: datetime, talker: str) -> bytes:
+    fix_type = rng.randint(1, 3)
+    prns = rng.sample(range(1, 200), rng.randint(0, 12))
+    sentence = encode_gsa(fix_type, prns, talker=talker)
+    fix = decode_nmea(sentence)
+    assert fix is not None and fix.fix_type == fix_type and fix.satellites == len(prns)
+    return sentence
+
+
+def assert_position(fix: GpsFix, lat: float, lon: float) -> None:
+    assert fix.lat is not None and fix.lon is not None
+    assert abs(fix.lat - lat) < 2e-7 and abs(fix.lon - lon) < 2e-7
 
 
 NMEA_TOKENS = [
@@ -147,7 +190,7 @@ NMEA_TOKENS = [
     b"545.4", b"4807.038", b"01131.000", b"9000.0", b"0000.0000", b"123519", b"235960.999", b"240000",
     b"230394", b"290223", b"311299", b"1e5", b"nan", b"-", b".", b"1.2.3", b"\xff", b" 1",
 ]  # fmt: skip
-NMEA_TYPES = [b"GGA", b"RMC", b"GSA", b"GSV", b"VTG", b"ZDA", b"TXT"]
+NMEA_TYPES = [b"GGA", b"RMC", b"GLL", b"GSA", b"GSV", b"VTG", b"ZDA", b"TXT"]
 
 
 def random_nmea(rng: random.Random) -> bytes:

@@ -5,16 +5,17 @@ printed while reading them. A TPV object is GPSD's *accumulated* state for the
 current cycle, not a decode of one sentence: after a GSA, its lat/lon are the
 GGA's from earlier in the cycle; a GGA with a position may be reported only
 once the cycle's RMC arrives. The one thing that is exact is this: GPSD prints a
-TPV right after the sentence that completed it, and every GGA, RMC and GSA
-handler sets GPSD's fix mode from that sentence alone (GGA: quality, position,
-satellite count; RMC: status and position; GSA: fix type). So the rule is:
+TPV right after the sentence that completed it, and every GGA, RMC, GLL and
+GSA handler sets GPSD's fix mode from that sentence alone (GGA: quality,
+position, satellite count; RMC and GLL: status, FAA mode and position; GSA: fix
+type). So the rule is:
 
-    For every GGA, RMC or GSA line directly followed (before the next sentence)
-    by TPV objects, and for each of those TPVs:
+    For every GGA, RMC, GLL or GSA line directly followed (before the next
+    sentence) by TPV objects, and for each of those TPVs:
       * our ``fix_valid`` == (TPV ``mode`` >= 2), both ways - no weaker
         one-directional check;
-      * for GGA and RMC with a valid fix, the TPV has lat/lon and ours agree
-        to 1e-6 degrees;
+      * for GGA, RMC and GLL with a valid fix, the TPV has lat/lon and ours
+        agree to 1e-6 degrees;
       * where both have a time, the time of day agrees to the millisecond
         (not the date: GPSD's regression harness shifts the year of old
         captures, e.g. 2014 becomes 2034, to test GPS week rollover);
@@ -49,6 +50,7 @@ WITH_POSITIONS = {
     "mt3339.log", "navika-100-fix.log", "rx210.log", "sirfstarv-nmea.log", "telit-he910.log",
     "ublox-zed-f9p-nmea.log",
 }  # fmt: skip
+POSITION_SENTENCES = ("GGA", "RMC", "GLL")
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Comparison:
 
     pairs: int = 0
     positions: int = 0
+    gll_positions: int = 0
     times: int = 0
     altitudes: int = 0
     failures: list[str] = field(default_factory=list)
@@ -88,13 +91,14 @@ def check_pair(sentence: bytes, fix: GpsFix, tpv: dict, result: Comparison) -> N
     gpsd_fix = tpv["mode"] >= 2
     if fix.fix_valid != gpsd_fix:
         result.failures.append(f"{where}: fix_valid={fix.fix_valid}, GPSD mode {tpv['mode']}")
-    if fix.sentence in ("GGA", "RMC") and fix.fix_valid:
+    if fix.sentence in POSITION_SENTENCES and fix.fix_valid:
         if "lat" not in tpv or fix.lat is None or fix.lon is None:
             result.failures.append(f"{where}: GPSD TPV without position: {tpv}")
         elif abs(fix.lat - tpv["lat"]) > 1e-6 or abs(fix.lon - tpv["lon"]) > 1e-6:
             result.failures.append(f"{where}: ({fix.lat}, {fix.lon}) vs GPSD ({tpv['lat']}, {tpv['lon']})")
         else:
             result.positions += 1
+            result.gll_positions += fix.sentence == "GLL"
     if fix.time is not None and "time" in tpv:
         result.times += 1
         if time_of_day(fix.time) != time_of_day(tpv["time"]):
@@ -119,6 +123,7 @@ def test_agrees_with_gpsd(capture: Path) -> None:
 def test_the_comparison_covers_positions_times_and_altitudes() -> None:
     totals = [compare(c.with_name(c.name + ".chk")) for c in CAPTURES]
     assert sum(r.positions for r in totals) >= 300
+    assert sum(r.gll_positions for r in totals) >= 30  # gp-320fw, Navika, Telit and F9P send GLL
     assert sum(r.times for r in totals) >= 300
     assert sum(r.altitudes for r in totals) >= 50
 
@@ -139,6 +144,6 @@ def test_whole_capture_streams_without_rejections(capture: Path) -> None:
 def test_skytraq_cold_start_gives_no_valid_fix() -> None:
     capture = DATA / "skytraq.log"
     fixes = [decode_nmea(line.strip()) for line in capture.read_bytes().splitlines() if line.startswith(b"$")]
-    positions = [f for f in fixes if f is not None and f.sentence in ("GGA", "RMC")]
-    assert len(positions) == 34
+    positions = [f for f in fixes if f is not None and f.sentence in POSITION_SENTENCES]
+    assert len(positions) == 51  # 17 epochs of GGA, RMC and GLL
     assert not any(f.fix_valid for f in fixes if f is not None)

@@ -5,12 +5,15 @@ demo must work on a bare laptop, so it brings its own on loopback.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from edge_runtime.broker_acl import BrokerFiles
 
 
 class BrokerError(RuntimeError):
@@ -51,10 +54,13 @@ class LocalBroker:
         *,
         workdir: Path | None = None,
         allow_anonymous: bool = True,
+        auth: BrokerFiles | None = None,
     ) -> None:
+        """``auth``: the site's accounts and ACL (``broker_acl.write_broker_files``); anonymous is then off."""
         self.host = host
         self.port = port or free_port(host)
-        self.allow_anonymous = allow_anonymous
+        self.allow_anonymous = allow_anonymous and auth is None
+        self.auth = auth
         self._dir = workdir or Path(tempfile.mkdtemp(prefix="siteguard-mosquitto-"))
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -70,6 +76,7 @@ class LocalBroker:
         conf.write_text(
             f"listener {self.port} {self.host}\n"
             f"allow_anonymous {'true' if self.allow_anonymous else 'false'}\n"
+            + (self._auth_lines() if self.auth is not None else "") +
             "persistence false\n"
             # the default cuts a subscriber's QoS 1 backlog at 1000: an alarm replay after an
             # outage must not be cut short
@@ -89,6 +96,13 @@ class LocalBroker:
             time.sleep(0.02)
         self.stop()
         raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout}s")
+
+    def _auth_lines(self) -> str:
+        assert self.auth is not None
+        # as root mosquitto reads these files after dropping to its own user, which cannot enter a
+        # private work directory: a demo or test broker on loopback keeps root instead
+        user = "user root\n" if os.geteuid() == 0 else ""
+        return f"password_file {self.auth.passwd}\nacl_file {self.auth.acl}\n{user}"
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._proc is None:

@@ -22,7 +22,7 @@ from .live import LiveHub
 from .metrics import SiteMetrics
 from .pages import register_pages
 from .roles import Role
-from .security import security_middleware
+from .security import install as install_security
 from .sessions import SessionStore
 from .zone_actions import ZoneActions
 
@@ -74,7 +74,7 @@ def setup_dashboard(app: web.Application, daemon: "DashboardRuntime") -> Dashboa
         api=api,
     )
     app[DASHBOARD] = dashboard
-    app.middlewares.append(security_middleware)
+    install_security(app)
     api.mount(app)
     app.router.add_get("/metrics", dashboard.metrics.handle)
     register_pages(app)

@@ -5,15 +5,15 @@ An endpoint is a coroutine ``handler(request, **parts)`` declared with
 :meth:`ApiRegistry.route`. ``query=`` and ``body=`` are pydantic models: the
 registry validates the query string and JSON body and passes them as ``query``
 and ``body`` (a bad one is answered 400/422 naming the field, before the
-handler runs). The handler returns a pydantic model (serialised as the
-declared response), a plain JSON-able value, or any ``web.StreamResponse``
+handler runs; json_body.py bounds a body's size and nesting before parsing
+it). The handler returns a pydantic model (serialised as the declared
+response), a plain JSON-able value, or any ``web.StreamResponse``
 (CSV, JPEG, event streams). :class:`ApiError` ends a request with a JSON
 error. Because routes and the OpenAPI document come from the same
 declarations, the document cannot drift from what the server does.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -22,6 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
+from .json_body import BodyError, read_json
 from .keys import API, CSRF_HEADER, SESSION_COOKIE
 from .roles import Role
 
@@ -113,9 +114,9 @@ def _wrap(ep: Endpoint) -> Handler:
             kwargs["query"] = _validate(ep.query, dict(request.query), "query", 400)
         if ep.body is not None:
             try:
-                data = await request.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise ApiError(400, "the request body is not valid JSON") from None
+                data = await read_json(request)
+            except BodyError as exc:
+                raise ApiError(exc.status, str(exc), exc.details) from None
             kwargs["body"] = _validate(ep.body, data, "body", 422)
         result = await ep.handler(request, **kwargs)
         if isinstance(result, web.StreamResponse):
@@ -207,10 +208,10 @@ def _operation(ep: Endpoint, refs: dict[tuple[type[BaseModel], str], dict[str, A
         op["responses"]["403"] = {"description": "Role too low or CSRF token missing", **error}
         op["x-role"] = ep.role.label
     for status in (*((400,) if ep.query is not None or ep.body is not None else ()),
-                   *((422,) if ep.body is not None else ()), *ep.errors):
+                   *((413, 422) if ep.body is not None else ()), *ep.errors):
         op["responses"].setdefault(str(status), {"description": _REASONS.get(status, "Error"), **error})
     return op
 
 
-_REASONS = {400: "Bad request", 404: "Not found", 409: "Conflict with the alarm's state", 422: "Invalid body",
-            429: "Too many attempts", 503: "Not available now"}
+_REASONS = {400: "Bad request", 404: "Not found", 409: "Conflict with the alarm's state", 413: "Body too large",
+            422: "Invalid body", 429: "Too many attempts", 503: "Not available now"}

@@ -5,6 +5,7 @@ a worker thread (history.py); the exposure arithmetic is exposure_report.py's.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
@@ -22,6 +23,9 @@ from .shifts import ShiftCalendar, Window, WindowError
 
 if TYPE_CHECKING:
     from .runtime import DashboardRuntime
+
+#: since/until beyond this are no time a site lived through, and local times cannot be written for them
+LATEST_TS = datetime(9999, 1, 1, tzinfo=timezone.utc).timestamp()
 
 
 def register(api: ApiRegistry) -> None:
@@ -89,6 +93,9 @@ def query_window(
     request: web.Request, since: float | None, until: float | None, shift: str | None, day: str | None
 ) -> Window:
     """The window a query names (see ShiftCalendar.resolve); 400 when it names none that can be read."""
+    for name, ts in (("since", since), ("until", until)):
+        if ts is not None and not 0 <= ts <= LATEST_TS:  # NaN fails every comparison
+            raise ApiError(400, f"{name} must be a UNIX time from 1970 to 9999", [f"{name}={ts!r}"])
     daemon = _daemon(request)
     try:
         return ShiftCalendar(daemon.config.dashboard).resolve(daemon.clock(), since=since, until=until, shift=shift,

@@ -36,20 +36,23 @@ def register(api: ApiRegistry) -> None:
 
 async def login(request: web.Request, body: LoginIn) -> web.Response:
     """Checks the name and password and sets the session cookie; answers 429 after too many failures
-    from one address. Send the returned ``csrf_token`` in the X-CSRF-Token header of every change."""
+    at one account or from one address. Send the returned ``csrf_token`` in the X-CSRF-Token header
+    of every change."""
     dashboard: Dashboard = request.app[DASHBOARD]  # type: ignore[assignment]
     address = request.remote or "unknown"
-    wait_s = dashboard.sessions.throttle.attempt(address)
+    throttle = dashboard.sessions.throttle
+    wait_s = throttle.attempt(body.name, address)
     if wait_s is not None:
-        log.warning("dashboard sign-in refused: too many failures", extra={"address": address})
-        error = ApiError(429, "too many failed sign-ins from this address", [f"try again in {math.ceil(wait_s)} s"])
+        log.warning("dashboard sign-in refused: too many failures", extra={"account": body.name, "address": address})
+        error = ApiError(429, "too many failed sign-ins for this account or from this address",
+                         [f"try again in {math.ceil(wait_s)} s"])
         error.headers["Retry-After"] = str(math.ceil(wait_s))
         raise error
     account = await asyncio.to_thread(dashboard.accounts.authenticate, body.name, body.password)
     if account is None:
         log.info("dashboard sign-in failed", extra={"account": body.name, "address": address})
         raise ApiError(401, "wrong name or password")
-    dashboard.sessions.throttle.succeeded(address)
+    throttle.succeeded(body.name, address)
     if old := request.cookies.get(SESSION_COOKIE):
         dashboard.sessions.drop(old)
     session = dashboard.sessions.create(account)

@@ -7,13 +7,20 @@ about which exist. Every state change needs the session's CSRF token in the
 ``X-CSRF-Token`` header (the session cookie is also SameSite=Strict), and a
 cross-site ``Origin`` is refused outright. Prometheus may read ``/metrics``
 with a bearer token instead of a session.
+
+Every answer carries the security headers, errors included: they are set
+when aiohttp prepares a response (:func:`install` hooks that in), so neither
+an exception nor a stream a handler starts itself can skip them, and an
+unexpected exception becomes a logged JSON 500. The login page's ``?next=``
+is vetted here too: it must keep the browser on this origin.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from typing import TYPE_CHECKING, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from aiohttp import hdrs, web
 from yarl import URL
@@ -25,8 +32,11 @@ from .sessions import Session
 if TYPE_CHECKING:
     from . import Dashboard
 
+log = logging.getLogger(__name__)
+
+LOGIN_PATH = "/login"
 PUBLIC_STATIC = frozenset({"/static/login.js", "/static/style.css", "/static/siteguard.svg"})
-PUBLIC_PATHS = frozenset({"/login", "/healthz", "/readyz"}) | PUBLIC_STATIC
+PUBLIC_PATHS = frozenset({LOGIN_PATH, "/healthz", "/readyz"}) | PUBLIC_STATIC
 METRICS_PATH = "/metrics"
 SESSION = web.RequestKey("session", Session)  # set on signed-in requests; read it with current_session()
 SECURITY_HEADERS = {
@@ -35,6 +45,17 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+SERVER = "SiteGuard"  # instead of aiohttp's "Python/3.x aiohttp/3.x": versions help only an attacker
+#: WHATWG URL parsing trims C0 controls and space from both ends, drops tab/LF/CR anywhere and,
+#: in http(s) URLs, reads "\" as "/": what a browser makes of a ?next= is checked after the same steps
+_TRIMMED = "".join(map(chr, range(0x21)))
+_BROWSER_READS = str.maketrans("\\", "/", "\t\n\r")
+
+
+def install(app: web.Application) -> None:
+    """Guards every request of ``app`` and puts the security headers on every answer."""
+    app.middlewares.append(security_middleware)
+    app.on_response_prepare.append(_add_headers)
 
 
 def current_session(request: web.Request) -> Session:
@@ -45,16 +66,32 @@ def current_session(request: web.Request) -> Session:
     return session
 
 
+def safe_next(target: str, origin: str) -> str:
+    """``target`` as the browser will read it if that stays on ``origin`` (e.g. ``http://host:8080``), else "/".
+
+    Only a path from this origin's root passes: after the browser's own clean-up,
+    ``/`` tab ``/evil.example`` reads ``//evil.example`` (another host), so it is refused.
+    """
+    path = target.strip(_TRIMMED).translate(_BROWSER_READS)
+    parts = urlsplit(path)
+    if not path.startswith("/") or path.startswith("//") or parts.scheme or parts.netloc:
+        return "/"
+    resolved, base = urlsplit(urljoin(origin + "/", path)), urlsplit(origin)
+    return path if (resolved.scheme, resolved.netloc) == (base.scheme, base.netloc) else "/"
+
+
 @web.middleware
 async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Guards the request, then adds the security headers to whatever answers it."""
+    """Guards the request; a handler's unexpected exception is logged and answered as a JSON 500."""
     try:
-        response: web.StreamResponse = await _guarded(request, handler)
-    except web.HTTPException as exc:
-        _add_headers(request, exc)
+        return await _guarded(request, handler)
+    except web.HTTPException:
         raise
-    _add_headers(request, response)
-    return response
+    except Exception:
+        if request.writer.output_size:  # a stream already sent its headers: no other answer can follow
+            raise
+        log.exception("dashboard request failed", extra={"method": request.method, "path": request.path})
+        raise ApiError(500, "internal error") from None
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -62,6 +99,8 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
     route_handler = request.match_info.handler
     if request.method in UNSAFE_METHODS or _is_websocket(request):
         _check_origin(request)
+    if request.path == LOGIN_PATH and "next" in request.query:
+        _vet_next(request)
     token = request.cookies.get(SESSION_COOKIE)
     session = dashboard.sessions.get(token) if token else None
     if session is not None:
@@ -86,7 +125,15 @@ def _refuse_anonymous(request: web.Request) -> NoReturn:
     """401 for API clients and scrapers; the login page, then back here, for a browser."""
     if _is_api(request.path) or request.path == METRICS_PATH or request.method not in ("GET", "HEAD"):
         raise ApiError(401, "not signed in")
-    raise web.HTTPFound(URL("/login").with_query(next=request.rel_url.path_qs))
+    raise web.HTTPFound(URL(LOGIN_PATH).with_query(next=request.rel_url.path_qs))
+
+
+def _vet_next(request: web.Request) -> None:
+    """Sends the browser back to the login page with a safe ``?next=`` (the page goes there after sign-in)."""
+    targets = request.query.getall("next")
+    safe = safe_next(targets[0], f"{request.scheme}://{request.host}")
+    if targets != [safe]:
+        raise web.HTTPFound(URL(LOGIN_PATH).with_query(next=safe))
 
 
 def _check_origin(request: web.Request) -> None:
@@ -104,10 +151,10 @@ def _metrics_token_ok(request: web.Request, dashboard: Dashboard) -> bool:
     return hmac.compare_digest(hashlib.sha256(token.strip().encode()).hexdigest(), expected)
 
 
-def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
-    if response.prepared:  # a stream the handler already started has sent its headers
-        return
+async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The on_response_prepare hook: runs for every answer, just before its headers are sent."""
     response.headers.update(SECURITY_HEADERS)
+    response.headers[hdrs.SERVER] = SERVER
     if _is_api(request.path):
         response.headers[hdrs.CACHE_CONTROL] = "no-store"
 

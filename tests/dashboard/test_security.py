@@ -10,14 +10,16 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from edge_runtime.config.dashboard import DashboardSettings
 from edge_runtime.dashboard.accounts import Account
+from edge_runtime.dashboard.api import public
 from edge_runtime.dashboard.keys import API, CSRF_HEADER, DASHBOARD, SESSION_COOKIE
 from edge_runtime.dashboard.passwords import hash_password, verify_password
 from edge_runtime.dashboard.roles import Role
-from edge_runtime.dashboard.security import security_middleware
+from edge_runtime.dashboard.security import install, safe_next, security_middleware
 from edge_runtime.dashboard.sessions import LoginThrottle, SessionStore
 from tests.broker import Mosquitto
 from tests.dashboard.harness import ACCOUNTS, DashboardClient, FakeClock, dashboard_site, signed_in
@@ -71,24 +73,66 @@ def test_dropping_ends_one_session_or_every_session_of_a_user() -> None:
     assert store.get(other.token).display_name == "ada"  # type: ignore[union-attr]
 
 
-def test_the_throttle_locks_an_address_out_after_too_many_attempts() -> None:
+def test_the_throttle_locks_an_account_and_an_address_out_after_too_many_attempts() -> None:
     clock = FakeClock()
     throttle = LoginThrottle(attempts=3, lockout_s=60, clock=clock)
-    assert [throttle.attempt("10.0.0.1") for _ in range(3)] == [None, None, None]
-    assert throttle.attempt("10.0.0.1") == 60
-    assert throttle.attempt("10.0.0.2") is None  # per address
+    assert [throttle.attempt("sam", "10.0.0.1") for _ in range(3)] == [None, None, None]
+    assert throttle.attempt("sam", "10.0.0.1") == 60
+    assert throttle.attempt("sam", "10.0.0.2") == 60  # the account waits, whatever the address
+    assert throttle.attempt("ada", "10.0.0.1") == 60  # and so does the address, whatever the account
+    assert throttle.attempt("ada", "10.0.0.2") is None
     clock.now += 45
-    assert throttle.attempt("10.0.0.1") == 15
+    assert throttle.attempt("sam", "10.0.0.1") == 15
     clock.now += 15
-    assert throttle.attempt("10.0.0.1") is None  # the lockout is over
+    assert throttle.attempt("sam", "10.0.0.1") is None  # the lockout is over
 
 
-def test_a_successful_login_forgets_the_failures() -> None:
+def test_many_addresses_guessing_at_one_account_are_stopped() -> None:
+    throttle = LoginThrottle(attempts=3, lockout_s=60, clock=FakeClock())
+    assert [throttle.attempt("sam", f"10.0.0.{i}") for i in range(3)] == [None, None, None]
+    assert throttle.attempt("sam", "10.0.0.99") == 60
+
+
+def test_one_address_guessing_at_many_accounts_is_stopped() -> None:
+    throttle = LoginThrottle(attempts=3, lockout_s=60, clock=FakeClock())
+    assert [throttle.attempt(name, "10.0.0.1") for name in ("sam", "ada", "vera")] == [None, None, None]
+    assert throttle.attempt("nobody", "10.0.0.1") == 60
+
+
+def test_a_successful_login_forgets_only_that_accounts_attempts_from_that_address() -> None:
     throttle = LoginThrottle(attempts=2, lockout_s=60, clock=FakeClock())
-    throttle.attempt("a")
-    throttle.succeeded("a")
-    assert throttle.attempt("a") is None and throttle.attempt("a") is None
-    assert throttle.attempt("a") is not None
+    throttle.attempt("vera", "a")
+    throttle.succeeded("vera", "a")
+    assert throttle.attempt("vera", "a") is None and throttle.attempt("vera", "a") is None
+    assert throttle.attempt("vera", "a") is not None
+
+
+def test_signing_in_to_one_account_buys_no_more_guesses_at_another() -> None:
+    """The bypass: a guess at sam, then a real sign-in as vera, again and again from one address."""
+    throttle = LoginThrottle(attempts=3, lockout_s=60, clock=FakeClock())
+    refused = 0
+    for _ in range(20):
+        if throttle.attempt("sam", "a") is not None:
+            refused += 1
+        if throttle.attempt("vera", "a") is None:
+            throttle.succeeded("vera", "a")
+    assert refused == 17  # only the first 3 guesses at sam were let through
+    assert throttle.attempt("sam", "b") is not None  # sam's count is not the address's to reset
+
+
+def test_a_flood_of_made_up_names_cannot_grow_the_throttle_without_bound() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(attempts=5, lockout_s=60, clock=clock, capacity=100)
+    for i in range(10_000):
+        throttle.attempt(f"name-{i}", f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
+    assert len(throttle) == 200  # capped: the least recently tried entries went first
+    assert throttle.attempt("name-9999", "10.0.39.15") is None  # the newest are still counted...
+    for _ in range(3):
+        throttle.attempt("name-9999", "10.0.39.15")
+    assert throttle.attempt("name-9999", "10.0.39.15") == 60  # ...and still limited
+    clock.now += 60
+    throttle.attempt("sam", "10.9.9.9")
+    assert len(throttle) == 2  # and entries expire with their lockout
 
 
 # -- passwords ----------------------------------------------------------------------------------------
@@ -164,9 +208,25 @@ async def test_too_many_failed_logins_lock_the_address_out(tmp_path: Path, mosqu
                                            json={"name": "sam", "password": ACCOUNTS["sam"][1]}) as r:
                 assert r.status == 429  # even the right password waits
                 assert 0 < int(r.headers["Retry-After"]) <= 30
-                assert (await r.json())["error"] == "too many failed sign-ins from this address"
+                assert (await r.json())["error"] == "too many failed sign-ins for this account or from this address"
         finally:
             await client.close()
+
+
+async def test_signing_in_to_another_account_between_guesses_does_not_reset_the_count(site: str) -> None:
+    """The bypass: 20 guesses at sam's password, each followed by a real sign-in as vera (5 attempts allowed).
+
+    Once the address has failed 5 times it waits for every account, vera's too."""
+    client = DashboardClient(site)
+    try:
+        guesses, sign_ins = [], []
+        for _ in range(20):
+            guesses.append((await client.post(f"{API}/session", {"name": "sam", "password": "guess-password"}))[0])
+            sign_ins.append((await client.post(f"{API}/session", {"name": "vera", "password": ACCOUNTS["vera"][1]}))[0])
+        assert guesses == [401] * 5 + [429] * 15
+        assert sign_ins == [200] * 4 + [429] * 16
+    finally:
+        await client.close()
 
 
 async def test_changes_need_the_csrf_token_of_the_session(site: str) -> None:
@@ -231,6 +291,106 @@ async def test_every_answer_carries_the_security_headers(site: str) -> None:
                 assert r.headers["Referrer-Policy"] == "same-origin"
                 if path.startswith(API):
                     assert r.headers["Cache-Control"] == "no-store"
+
+
+async def test_every_error_is_a_4xx_with_the_security_headers(site: str) -> None:
+    """A body nested too deep, too large, with NaN, and time queries no clock can read: none is a 500."""
+    def assert_headers(r: aiohttp.ClientResponse) -> None:
+        assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Cache-Control"] == "no-store"
+        assert r.headers["Server"] == "SiteGuard"
+
+    bodies = {
+        b"[" * 20_000 + b"]" * 20_000: (400, "the request body is nested too deeply"),
+        b'{"name": "sam", "password": {"a": ' * 40 + b"1" + b"}" * 40: (400, "the request body is nested too deeply"),
+        b'{"name": "sam", "password": NaN}': (400, "the request body is not valid JSON"),
+        b'{"name": "sam", "password": "' + b"x" * 100_000 + b'"}': (413, "the request body is too large"),
+        b"\xff\xfe": (400, "the request body is not valid JSON"),
+    }
+    async with aiohttp.ClientSession() as http:  # sign-in parses its body with no session
+        for body, (status, error) in bodies.items():
+            async with http.post(f"{site}{API}/session", data=body, headers={"Content-Type": "application/json"}) as r:
+                assert (r.status, (await r.json())["error"]) == (status, error), body[:40]
+                assert_headers(r)
+    async with signed_in(site, "vera") as client:
+        for query in ("since=NaN", "since=nan&until=1800000000", "until=inf", "since=-Infinity", "since=1e300",
+                      "since=-5&until=5"):
+            for path in ("/history/alarms.csv", "/history/alarms", "/zones/actions", "/reports/exposure?worker=w03"):
+                url = f"{site}{API}{path}{'&' if '?' in path else '?'}{query}"
+                async with client.session.get(url) as r:
+                    assert r.status == 400, url
+                    assert "must be a UNIX time" in (await r.json())["error"]
+                    assert_headers(r)
+        async with client.session.get(f"{site}{API}/history/alarms.csv?since=1800000000&until=1800003600") as r:
+            assert r.status == 200  # a real window still answers
+
+
+async def test_the_server_header_names_no_versions(site: str) -> None:
+    async with signed_in(site, "vera") as client:
+        for path in ("/healthz", f"{API}/session", "/static/style.css", "/no-such-page", f"{API}/no-such"):
+            async with client.session.get(site + path, allow_redirects=False) as r:
+                assert r.headers["Server"] == "SiteGuard", path
+
+
+async def test_an_unexpected_exception_is_a_logged_500_with_the_headers(caplog: pytest.LogCaptureFixture) -> None:
+    """Also a stream the handler starts itself gets the headers: they are set as the answer is prepared."""
+    @public
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    @public
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"data")
+        return response
+
+    settings = DashboardSettings()
+    app = web.Application()
+    install(app)
+    app[DASHBOARD] = SimpleNamespace(settings=settings, sessions=SessionStore(settings, FakeClock()))
+    app.router.add_get(f"{API}/broken", broken)
+    app.router.add_get("/stream", stream)
+    async with TestClient(TestServer(app)) as http:
+        r = await http.get(f"{API}/broken")
+        assert (r.status, await r.json()) == (500, {"error": "internal error", "details": []})
+        r2 = await http.get("/stream")
+        assert r2.status == 200 and await r2.read() == b"data"
+        for answer in (r, r2):
+            assert answer.headers["Server"] == "SiteGuard"
+            assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+    assert any(rec.levelname == "ERROR" and rec.exc_info and "a bug" in str(rec.exc_info[1]) for rec in caplog.records)
+
+
+@pytest.mark.parametrize("target", [
+    "/\t/127.0.0.1:9/pwned", "/\n/127.0.0.1:9/pwned", "/\r/127.0.0.1:9/pwned", "\\\\evil.example/pwned",
+    "/\\evil.example", "\\/evil.example", "//evil.example", "https:evil.example", "https://evil.example/",
+    "javascript:alert(1)", "  //evil.example", "\x00//evil.example", "/\t\\evil.example", "%2F%2Fevil.example",
+    "evil.example", "",
+])
+def test_a_next_that_leaves_the_origin_becomes_the_root(target: str) -> None:
+    assert safe_next(target, "http://127.0.0.1:8080") == "/"
+
+
+@pytest.mark.parametrize(("target", "read_as"), [
+    ("/", "/"), ("/history?shift=day&date=2026-03-02", "/history?shift=day&date=2026-03-02"),
+    ("/map?zone=tank", "/map?zone=tank"), ("/%2F%2Fevil.example", "/%2F%2Fevil.example"),
+    (" /history\t", "/history"), ("/a\\b", "/a/b"), ("/report/exposure#w03", "/report/exposure#w03"),
+])
+def test_a_next_on_the_origin_is_kept_as_the_browser_reads_it(target: str, read_as: str) -> None:
+    assert safe_next(target, "http://127.0.0.1:8080") == read_as
+
+
+async def test_the_login_page_is_only_served_with_a_next_on_this_origin(site: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for query, location in (("next=%2F%09%2F127.0.0.1%3A9%2Fpwned", "/login?next=/"),
+                                ("next=/history%0A", "/login?next=/history"),
+                                ("next=/history&next=//evil.example", "/login?next=/history")):
+            async with http.get(f"{site}/login?{query}", allow_redirects=False) as r:
+                assert (r.status, r.headers["Location"]) == (302, location), query
+        for query in ("next=/history", "next=/", ""):
+            async with http.get(f"{site}/login?{query}", allow_redirects=False) as r:
+                assert r.status == 200, query
 
 
 async def test_a_metrics_bearer_token_stands_in_for_a_session_only_where_allowed() -> None:

@@ -5,8 +5,16 @@ const API = "/api/v1";
 /** Where to go after signing in: a same-site path from ?next=, else the live page. */
 function nextPath() {
   const next = new URLSearchParams(location.search).get("next") || "/";
-  // only local absolute paths: never "//host" or "https://..."
-  return /^\/(?!\/)[^\\]*$/.test(next) && !next.startsWith("/login") ? next : "/";
+  // the server vets next= already; check again as the browser itself parses it (tabs and
+  // newlines dropped, "\\" read as "/"), so only a path on this origin is ever followed
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return "/";
+  }
+  const path = url.pathname + url.search + url.hash;
+  return url.origin === location.origin && next.startsWith("/") && !path.startsWith("/login") ? path : "/";
 }
 
 function showError(text) {

@@ -29,11 +29,12 @@ def _load(path: str) -> SiteConfig | None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = _load(args.file)
+    path = args.file or args.config
+    config = _load(path)
     if config is None:
         return EXIT_CONFIG
     print(
-        f"{args.file}: OK — site {config.site.id}: {len(config.workers)} workers, {len(config.zones)} zones, "
+        f"{path}: OK — site {config.site.id}: {len(config.workers)} workers, {len(config.zones)} zones, "
         f"{len(config.detectors)} detectors, {len(config.serial)} serial ports"
     )
     return 0
@@ -89,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("check-config", help="validate a site file; exit 2 naming each bad key")
-    p.add_argument("file", help="site configuration (YAML)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("file", nargs="?", help="site configuration (YAML)")
+    where.add_argument("--config", help="the same, given the way `run` takes it")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("demo", help="run a simulated site end to end with its own broker")

@@ -5,7 +5,7 @@ from pydantic import Field, model_validator
 
 from edge_runtime.alarms.model import AlarmKind, Priority
 
-from .base import StrictModel
+from .base import ConfigError, StrictModel
 
 
 class AlarmClass(StrictModel):
@@ -68,7 +68,7 @@ class FloodSettings(StrictModel):
     @model_validator(mode="after")
     def _end_not_above_start(self) -> "FloodSettings":
         if self.end_below is not None and self.end_below > self.count:
-            raise ValueError("end_below must be <= count")
+            raise ConfigError([("end_below", f"must be <= count ({self.count})")])
         return self
 
 

@@ -18,7 +18,8 @@ from pydantic import Field, field_validator, model_validator
 
 from edge_runtime.geometry import fit_homography
 
-from .base import StrictModel
+from .base import ConfigError, Id, StrictModel
+from .zones import SimplePolygon
 
 Point = tuple[float, float]
 DEFAULT_MODEL = Path("models/camera/default")
@@ -29,14 +30,10 @@ class ImageZone(StrictModel):
     """A polygon in image pixels showing (part of) one site zone."""
 
     zone: str = Field(description="Id of the site zone this part of the image shows")
-    polygon: tuple[Point, ...] = Field(description="(x right, y down) pixels of the camera image")
-
-    @field_validator("polygon")
-    @classmethod
-    def _polygon(cls, v: tuple[Point, ...]) -> tuple[Point, ...]:
-        if len(v) < 3:
-            raise ValueError("a polygon needs at least 3 points")
-        return v
+    polygon: SimplePolygon = Field(
+        description="(x right, y down) pixels of the camera image: at least 3 distinct vertices, an area, "
+        "no crossing edges"
+    )
 
 
 class GroundPoint(StrictModel):
@@ -60,7 +57,7 @@ class LabelRules(StrictModel):
 class CameraConfig(StrictModel):
     """One camera: a worker process of its own runs capture and inference."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Used in alarm condition keys and snapshot names")
+    id: Id = Field(description="Used in alarm condition keys and snapshot names")
     name: str = ""
     position: tuple[float, float] | None = Field(None, description="(x, y) site metres of the camera on the dashboard map")
     source: int | str = Field(
@@ -101,10 +98,13 @@ class CameraConfig(StrictModel):
     def _resolve_model(cls, v: Path) -> Path:
         """A relative path is tried from the working directory, then from where the
         project is installed, so the shipped default model works wherever the daemon starts."""
-        if v.is_absolute() or v.exists():
-            return v
-        installed = Path(str(resources.files("models"))).parent / v
-        return installed if installed.exists() else v
+        try:
+            if v.is_absolute() or v.exists():
+                return v
+            installed = Path(str(resources.files("models"))).parent / v
+            return installed if installed.exists() else v
+        except OSError as exc:  # e.g. a name longer than the file system allows
+            raise ValueError(f"cannot use this path: {exc.strerror or exc}") from None
 
     @field_validator("homography")
     @classmethod
@@ -124,7 +124,10 @@ class CameraConfig(StrictModel):
             return v
         if len(v) < 4:
             raise ValueError("at least 4 (image, site) pairs are needed")
-        fit_homography([p.image for p in v], [p.site for p in v])  # its ValueError names the problem
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing fit is refused just below
+            matrix = fit_homography([p.image for p in v], [p.site for p in v])  # its ValueError names the problem
+        if not np.isfinite(matrix).all():
+            raise ValueError("the points do not define a finite homography (coordinates too large?)")
         return v
 
     @field_validator("hard_example_band")
@@ -137,7 +140,7 @@ class CameraConfig(StrictModel):
     @model_validator(mode="after")
     def _one_calibration(self) -> CameraConfig:
         if self.homography is not None and self.ground_points:
-            raise ValueError("give either homography or ground_points, not both")
+            raise ConfigError([("ground_points", "give either homography or ground_points, not both")])
         return self
 
     def model_path(self) -> Path:

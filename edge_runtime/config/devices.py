@@ -1,18 +1,19 @@
 """Detectors, serial ports, the siren controller, the broker, storage and HTTP."""
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from firmware_bridge.readings import Gas
 
-from .base import StrictModel
+from .base import Id, StrictModel
 
 
 class Detector(StrictModel):
-    id: str
+    id: Id
     kind: Literal["portable", "fixed"]
     zone: str | None = Field(None, description="Zone of a fixed detector")
     position: tuple[float, float] | None = Field(
@@ -23,12 +24,24 @@ class Detector(StrictModel):
     last_bump: str | None = Field(None, description="ISO date of the last bump test")
     last_calibration: str | None = Field(None, description="ISO date of the last calibration")
 
+    @field_validator("last_bump", "last_calibration")
+    @classmethod
+    def _iso_date(cls, v: str | None) -> str | None:
+        """Fusion reads these with ``datetime.fromisoformat``; one it cannot read would
+        silently leave the bump or calibration overdue alarm unjudged."""
+        if v is not None:
+            try:
+                datetime.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not an ISO date (YYYY-MM-DD) or date-time") from None
+        return v
+
 
 class ModbusPoll(StrictModel):
     """A fixed detector on an RS-485 bus: unit id and register layout."""
 
     unit: int = Field(ge=1, le=247)
-    detector: str
+    detector: Id
     poll_interval_s: float = Field(1.0, gt=0)
 
 
@@ -36,9 +49,9 @@ class SerialPort(StrictModel):
     port: str = Field(description="Device path (/dev/ttyUSB0) or a pyserial URL")
     protocol: Literal["nmea", "winsen", "modbus", "gateway"]
     baudrate: int = 9600
-    device: str | None = Field(None, description="Device id for single-device ports (nmea, winsen)")
+    device: Id | None = Field(None, description="Device id for single-device ports (nmea, winsen)")
     modbus: tuple[ModbusPoll, ...] = ()
-    gateway_devices: dict[int, str] = Field(default_factory=dict, description="gateway address -> device id")
+    gateway_devices: dict[int, Id] = Field(default_factory=dict, description="gateway address -> device id")
 
 
 class ControllerSettings(StrictModel):

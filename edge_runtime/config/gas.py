@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 
 from firmware_bridge.readings import Gas
 
-from .base import StrictModel
+from .base import ConfigError, StrictModel
 
 
 class GasSetPoints(StrictModel):
@@ -25,7 +25,7 @@ class GasSetPoints(StrictModel):
     @model_validator(mode="after")
     def _ordered(self) -> "GasSetPoints":
         if self.direction == "rising" and self.high < self.low:
-            raise ValueError("high must be >= low")
+            raise ConfigError([("high", f"must be >= low ({self.low:g})")])
         return self
 
 

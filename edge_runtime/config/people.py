@@ -3,16 +3,18 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import StrictModel
+from .base import Id, StrictModel
 
 
 class Worker(StrictModel):
-    id: str
+    id: Id = Field(description="Names the worker's alert topic")
     name: str
     age: int = Field(ge=14, le=90)
-    wearable: str | None = Field(None, description="Wearable id (HR, accelerometer, panic, vibration)")
-    detector: str | None = Field(None, description="Portable gas detector id")
-    gps: str | None = Field(None, description="GPS tag id")
+    wearable: Id | None = Field(
+        None, description="Wearable id (HR, accelerometer, panic, vibration), worn by this worker only"
+    )
+    detector: Id | None = Field(None, description="Portable gas detector id, carried by this worker only")
+    gps: Id | None = Field(None, description="GPS tag id, on this worker only")
     role: str = "worker"
     lone_worker: bool = False
     authorised_zones: tuple[str, ...] = ()

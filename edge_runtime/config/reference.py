@@ -7,25 +7,33 @@ default and description.
 from __future__ import annotations
 
 import sys
-from typing import Any, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from .base import ID_CHECK, ID_RULE
 from .site import SiteConfig
+from .site_file import MAX_DEPTH
 
 HEADER = """# Site configuration reference
 
 Generated from the typed models in `edge_runtime/config/` by
 `python -m edge_runtime.config.reference > docs/configuration.md`; a test fails when
-it is out of date. Unknown keys are errors. `siteguard check-config FILE` validates a
-file and exits with code 2 naming each bad key.
+it is out of date. Unknown keys are errors, and so are duplicate keys, NaN or infinite
+numbers, nesting deeper than """ + str(MAX_DEPTH) + """ levels and a file that is not UTF-8 text.
+`siteguard check-config FILE` validates a file and exits with code 2 naming each bad key.
+
+An `Id` is """ + ID_RULE + """.
 """
 
 
 def _type_name(annotation: Any) -> str:
     origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *checks = get_args(annotation)
+        return "Id" if ID_CHECK in checks else _type_name(base)
     if origin is None:
         return getattr(annotation, "__name__", str(annotation)).replace("NoneType", "null")
     args = ", ".join(_type_name(a) for a in get_args(annotation) if a is not Ellipsis)
@@ -58,7 +66,8 @@ def render(model: type[BaseModel] = SiteConfig, prefix: str = "", seen: set[type
     nested: list[tuple[str, type[BaseModel]]] = []
     for name, field in model.model_fields.items():
         desc = (field.description or "").replace("|", "\\|")
-        lines.append(f"| `{name}` | `{_type_name(field.annotation)}` | {_default(field)} | {desc} |")
+        type_name = "Id" if ID_CHECK in field.metadata else _type_name(field.annotation)
+        lines.append(f"| `{name}` | `{type_name}` | {_default(field)} | {desc} |")
         for sub in _models_in(field.annotation):
             if sub not in seen:
                 seen.add(sub)

@@ -7,25 +7,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from .alarms import AlarmSettings
-from .base import StrictModel
+from .base import ConfigError, Id, StrictModel
 from .cameras import CameraConfig, VisionSettings
 from .dashboard import DashboardSettings
 from .devices import ControllerSettings, Detector, HttpSettings, MqttSettings, SerialPort, StorageSettings
 from .gas import GasSettings
 from .people import BatterySettings, CheckInSettings, HeartRateSettings, ManDownSettings, Worker
+from .site_file import read_site_file
 from .zones import Equipment, PositionSettings, ProximitySettings, SiteInfo, Zone
 
-
-class ConfigError(ValueError):
-    """A site file that cannot run; ``problems`` lists ``(key, message)`` pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        super().__init__("; ".join(f"{k}: {m}" for k, m in problems))
+Problems = list[tuple[str, str]]
 
 
 class SiteConfig(StrictModel):
@@ -50,58 +44,98 @@ class SiteConfig(StrictModel):
     cameras: tuple[CameraConfig, ...] = ()
     vision: VisionSettings = VisionSettings()
     dashboard: DashboardSettings = DashboardSettings()
-    device_id: str = Field("edge-1", pattern=r"^[A-Za-z0-9_.-]+$", description="This edge node's id")
+    device_id: Id = Field("edge-1", description="This edge node's id (its MQTT client and status topic)")
 
     @model_validator(mode="after")
     def _cross_references(self) -> "SiteConfig":
-        problems: list[str] = []
+        problems: Problems = []
         zone_ids = _unique("zones", [z.id for z in self.zones], problems)
         worker_ids = _unique("workers", [w.id for w in self.workers], problems)
         detector_ids = _unique("detectors", [d.id for d in self.detectors], problems)
-        for i, w in enumerate(self.workers):
-            if w.detector and w.detector not in detector_ids:
-                problems.append(f"workers.{i}.detector: unknown detector {w.detector!r}")
-            for z in w.authorised_zones:
-                if z not in zone_ids:
-                    problems.append(f"workers.{i}.authorised_zones: unknown zone {z!r}")
+        _unique("equipment", [e.id for e in self.equipment], problems)
+        _unique("cameras", [c.id for c in self.cameras], problems)
+        _unique("dashboard.accounts", [a.name for a in self.dashboard.accounts], problems, field="name")
+        self._worker_references(zone_ids, detector_ids, problems)
+        self._device_owners(problems)
         for i, d in enumerate(self.detectors):
             if d.kind == "fixed" and d.zone not in zone_ids:
-                problems.append(f"detectors.{i}.zone: a fixed detector needs a known zone, got {d.zone!r}")
+                problems.append((f"detectors.{i}.zone", f"a fixed detector needs a known zone, got {d.zone!r}"))
         for i, z in enumerate(self.zones):
             if z.attendant and z.attendant not in worker_ids:
-                problems.append(f"zones.{i}.attendant: unknown worker {z.attendant!r}")
+                problems.append((f"zones.{i}.attendant", f"unknown worker {z.attendant!r}"))
             for a in z.authorised:
                 if a not in worker_ids:
-                    problems.append(f"zones.{i}.authorised: unknown worker {a!r}")
-        for i, p in enumerate(self.serial):
-            if p.protocol in ("nmea", "winsen") and not p.device:
-                problems.append(f"serial.{i}.device: a {p.protocol} port needs the id of its device")
-            if p.protocol == "modbus" and not p.modbus:
-                problems.append(f"serial.{i}.modbus: a modbus port needs at least one unit to poll")
-            for j, m in enumerate(p.modbus):
-                if m.detector not in detector_ids:
-                    problems.append(f"serial.{i}.modbus.{j}.detector: unknown detector {m.detector!r}")
-        _unique("cameras", [c.id for c in self.cameras], problems)
+                    problems.append((f"zones.{i}.authorised", f"unknown worker {a!r}"))
+        self._serial_references(detector_ids, problems)
         for i, c in enumerate(self.cameras):
             for j, view in enumerate(c.zones):
                 if view.zone not in zone_ids:
-                    problems.append(f"cameras.{i}.zones.{j}.zone: unknown zone {view.zone!r}")
-        _unique("dashboard.accounts", [a.name for a in self.dashboard.accounts], problems)
+                    problems.append((f"cameras.{i}.zones.{j}.zone", f"unknown zone {view.zone!r}"))
         if problems:
-            raise ValueError("\n".join(problems))
+            raise ConfigError(problems)
         return self
+
+    def _worker_references(self, zone_ids: set[str], detector_ids: set[str], problems: Problems) -> None:
+        for i, w in enumerate(self.workers):
+            if w.detector and w.detector not in detector_ids:
+                problems.append((f"workers.{i}.detector", f"unknown detector {w.detector!r}"))
+            for z in w.authorised_zones:
+                if z not in zone_ids:
+                    problems.append((f"workers.{i}.authorised_zones", f"unknown zone {z!r}"))
+
+    def _device_owners(self, problems: Problems) -> None:
+        """A worn device belongs to one worker (one tag to one worker or machine): a panic
+        press or a gas reading on a shared one would alarm for the wrong person."""
+        wearables: dict[str, str] = {}
+        detectors: dict[str, str] = {}
+        tags: dict[str, str] = {}
+        for i, w in enumerate(self.workers):
+            for owners, what, device in ((wearables, "wearable", w.wearable), (detectors, "detector", w.detector),
+                                         (tags, "gps", w.gps)):
+                if device:
+                    _claim(owners, device, f"workers.{i}.{what}", what, problems)
+        for i, e in enumerate(self.equipment):
+            if e.gps:
+                _claim(tags, e.gps, f"equipment.{i}.gps", "gps", problems)
+
+    def _serial_references(self, detector_ids: set[str], problems: Problems) -> None:
+        """Each port opened once, each device read from one place, each Modbus unit polled once per bus."""
+        ports: dict[str, str] = {}
+        read_at: dict[str, str] = {}
+        for i, p in enumerate(self.serial):
+            _claim(ports, p.port, f"serial.{i}.port", "port", problems)
+            if p.protocol in ("nmea", "winsen") and not p.device:
+                problems.append((f"serial.{i}.device", f"a {p.protocol} port needs the id of its device"))
+            if p.device:
+                _claim(read_at, p.device, f"serial.{i}.device", "device", problems)
+            for address, device in p.gateway_devices.items():
+                _claim(read_at, device, f"serial.{i}.gateway_devices.{address}", "device", problems)
+            if p.protocol == "modbus" and not p.modbus:
+                problems.append((f"serial.{i}.modbus", "a modbus port needs at least one unit to poll"))
+            units: dict[str, str] = {}
+            for j, m in enumerate(p.modbus):
+                _claim(units, str(m.unit), f"serial.{i}.modbus.{j}.unit", "unit", problems)
+                _claim(read_at, m.detector, f"serial.{i}.modbus.{j}.detector", "device", problems)
+                if m.detector not in detector_ids:
+                    problems.append((f"serial.{i}.modbus.{j}.detector", f"unknown detector {m.detector!r}"))
 
     def worker(self, worker_id: str) -> Worker | None:
         return next((w for w in self.workers if w.id == worker_id), None)
 
 
-def _unique(section: str, ids: list[str], problems: list[str]) -> set[str]:
-    seen: set[str] = set()
+def _unique(section: str, ids: list[str], problems: Problems, field: str = "id") -> set[str]:
+    owners: dict[str, str] = {}
     for i, x in enumerate(ids):
-        if x in seen:
-            problems.append(f"{section}.{i}.id: duplicate id {x!r}")
-        seen.add(x)
-    return seen
+        _claim(owners, x, f"{section}.{i}.{field}", field, problems)
+    return set(owners)
+
+
+def _claim(owners: dict[str, str], value: str, key: str, what: str, problems: Problems) -> None:
+    """Record that ``key`` holds ``value``; a later key holding the same value is a problem naming both."""
+    if value in owners:
+        problems.append((key, f"duplicate {what} {value!r} (already used by {owners[value]})"))
+    else:
+        owners[value] = key
 
 
 def parse_config(data: object) -> SiteConfig:
@@ -113,30 +147,23 @@ def parse_config(data: object) -> SiteConfig:
 
 
 def load_config(path: str | Path) -> SiteConfig:
-    """Read and validate a site file; raises :class:`ConfigError` on any problem."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([("<file>", f"cannot read {path}: {exc.strerror or exc}")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError([("<yaml>", str(exc).replace("\n", " "))]) from None
+    """Read and validate a site file; raises :class:`ConfigError` on any problem.
+
+    ``check-config``, ``run`` and ``accounts`` all load through here, so a file
+    that passes ``check-config`` is exactly one the daemon accepts."""
+    data = read_site_file(path)
     if not isinstance(data, dict):
         raise ConfigError([("<root>", "the site file must be a mapping")])
     return parse_config(data)
 
 
-def _problems(exc: ValidationError) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+def _problems(exc: ValidationError) -> Problems:
+    out: Problems = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "<root>"
-        msg = err["msg"]
-        if err["type"] == "value_error" and "\n" in msg or msg.startswith("Value error, "):
-            # cross-reference problems carry their own key paths, one per line
-            for line in msg.removeprefix("Value error, ").splitlines():
-                k, _, m = line.partition(": ")
-                out.append((k, m) if m else (key, line))
-            continue
-        out.append((key, msg))
+        loc = [str(p) for p in err["loc"]]
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigError):  # a model-level check naming keys relative to its model
+            out += [(".".join([*loc, k]), m) for k, m in cause.problems]
+        else:
+            out.append((".".join(loc) or "<root>", err["msg"].removeprefix("Value error, ")))
     return out

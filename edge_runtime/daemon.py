@@ -21,6 +21,7 @@ from edge_runtime.config import SiteConfig
 from edge_runtime.controller_output import ControllerOutput
 from edge_runtime.fusion.engine import FusionEngine
 from edge_runtime.http_api import HttpServer
+from edge_runtime.logs import LogThrottle
 from edge_runtime.mqtt.link import MqttLink
 from edge_runtime.mqtt.messages import AckCommand, InboundRouter
 from edge_runtime.mqtt.topics import Topics
@@ -79,6 +80,8 @@ class EdgeDaemon:
         if config.cameras:  # docs/cameras.md; OpenCV and the inference runtimes load only with cameras
             self.vision = _build_vision(config, self.bus, self.fusion, clock)
         self.unknown_acks = 0
+        self.refused_acks = 0  # from accounts that may not acknowledge, or verdicts from operators
+        self._refused_log = LogThrottle()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._wire()
@@ -177,14 +180,31 @@ class EdgeDaemon:
             return None, []
 
     # ---- inbound MQTT ----------------------------------------------------
-    def _on_ack(self, alarm_id: str, cmd: AckCommand) -> None:
-        """A supervisor's ack (and optional verdict) from the ack topic."""
+    def _on_ack(self, alarm_id: str, account: str, cmd: AckCommand) -> None:
+        """A console's ack (and optional verdict) from ``alarms/{id}/ack/{account}``.
+
+        The account is who acted (the broker's ACL lets no one publish under another's name);
+        only a supervisor account labels alarms, an operator's verdict is refused and counted.
+        """
+        role = self.config.console_role(account)
+        if role is None:
+            self.refused_acks += 1
+            if self._refused_log.ready():
+                log.warning("ack refused: %r is not a console account of this site (mqtt.accounts)", account,
+                            extra={"alarm_id": alarm_id})
+            return
+        verdict = cmd.verdict
+        if verdict is not None and role != "supervisor":
+            self.refused_acks += 1
+            log.warning("verdict refused: %r is an operator account; only supervisors label alarms", account,
+                        extra={"alarm_id": alarm_id})
+            verdict = None
         try:
             alarm = self.alarms.get(alarm_id)
             if can_acknowledge(alarm):
-                self.alarms.acknowledge(alarm_id, cmd.by, note=cmd.note, verdict=cmd.verdict)
-            elif cmd.verdict is not None:
-                self.alarms.set_verdict(alarm_id, cmd.verdict, cmd.by, note=cmd.note)
+                self.alarms.acknowledge(alarm_id, account, note=cmd.note, verdict=verdict)
+            elif verdict is not None:
+                self.alarms.set_verdict(alarm_id, verdict, account, note=cmd.note)
         except UnknownAlarm:
             self.unknown_acks += 1
             log.warning("ack for unknown alarm", extra={"alarm_id": alarm_id})

@@ -56,6 +56,21 @@ def resolve_scenario(name_or_path: str) -> Scenario:
     return load_scenario(path)
 
 
+CONTROL_ROOM = "control-room"  # the demo's supervisor console on the broker
+
+
+def demo_accounts(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The demo broker's accounts: a supervisor and an operator console, the simulator's
+    wearable gateway carrying every wearable, and the siren controllers."""
+    wearables = [w["wearable"] for w in data.get("workers", []) if w.get("wearable")]
+    return [
+        {"name": CONTROL_ROOM, "role": "supervisor"},
+        {"name": "gatehouse", "role": "operator"},
+        {"name": "wearable-gateway", "role": "gateway", "wearables": wearables},
+        {"name": "sirens", "role": "siren"},
+    ]
+
+
 def demo_config(
     base: dict[str, Any], sim: SiteSimulator, *, mqtt_port: int, http_port: int, data_dir: Path
 ) -> SiteConfig:
@@ -65,7 +80,7 @@ def demo_config(
     controller = sim.controller_settings()
     if controller is not None:
         data["controller"] = controller.model_dump(mode="json")
-    data["mqtt"] = {"host": HOST, "port": mqtt_port}
+    data["mqtt"] = {"host": HOST, "port": mqtt_port, "accounts": demo_accounts(data)}
     data["storage"] = {"path": str(data_dir / "siteguard.db")}
     data["http"] = {"host": HOST, "port": http_port}
     return parse_config(data)

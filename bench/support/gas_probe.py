@@ -18,6 +18,7 @@ from firmware_bridge.readings import Gas
 from firmware_bridge.sim.pty import PtyPort
 
 from .panic_probe import Prober
+from .site import CONSOLE
 
 HIGH = encode_winsen(Gas.H2S, 30, full_range=100)
 ZERO = encode_winsen(Gas.H2S, 0, full_range=100)
@@ -48,7 +49,7 @@ class GasProbes:
         latency = got[2] - t0
         self.latencies.append(latency)
         alarm_id = json.loads(got[1])["alarm_id"]
-        self.prober.client.publish(f"siteguard/{site}/alarms/{alarm_id}/ack", json.dumps({"by": "bench"}), qos=1)
+        self.prober.client.publish(f"siteguard/{site}/alarms/{alarm_id}/ack/{CONSOLE}", b"{}", qos=1)
         self.ports[k].write(ZERO)
         self.prober.wait(lambda t, p: t == f"siteguard/{site}/alarms/{alarm_id}" and p == b"", CLEAR_TIMEOUT_S)
         return latency

@@ -19,6 +19,8 @@ import paho.mqtt.client as mqtt
 
 from edge_runtime.mqtt.nodelay import disable_nagle
 
+from .site import CONSOLE
+
 Match = Callable[[str, bytes], bool]
 
 
@@ -84,7 +86,7 @@ class PanicProbes:
         if self.reset:
             alarm_id = json.loads(got[1]).get("alarm_id")
             if alarm_id:
-                self.prober.client.publish(f"siteguard/{self.prober.site}/alarms/{alarm_id}/ack",
-                                           json.dumps({"by": "bench"}), qos=1)
+                self.prober.client.publish(f"siteguard/{self.prober.site}/alarms/{alarm_id}/ack/{CONSOLE}", b"{}",
+                                           qos=1)
             self.prober.telemetry(wearable, cancel=True, ts=time.time())
         return latency

@@ -6,6 +6,7 @@ from typing import Any
 
 ORIGIN = (51.9000, 4.4000)
 YARD = [[-500.0, -500.0], [500.0, -500.0], [500.0, 500.0], [-500.0, 500.0]]
+CONSOLE = "bench"  # the console account the probes acknowledge alarms as
 
 
 def worker_ids(n: int) -> list[str]:
@@ -31,7 +32,8 @@ def bench_site(
         "workers": [],
         "detectors": [],
         "serial": [],
-        "mqtt": {"host": "127.0.0.1", "port": mqtt_port},
+        # the probes acknowledge each alarm as this supervisor console (alarms/{id}/ack/bench)
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "accounts": [{"name": CONSOLE, "role": "supervisor"}]},
         "storage": {"path": str(db_path), "max_bytes": 8 * 1024**3},
         "http": {"host": "127.0.0.1", "port": 0},
         "battery": {"link_lost_s": 600},

@@ -61,13 +61,32 @@ class ControllerSettings(StrictModel):
     retries: int = Field(3, ge=0)
 
 
+class MqttAccount(StrictModel):
+    """Another client of the site broker: what it is decides what the broker's ACL lets it say
+    (``siteguard broker-files`` writes the ACL) and what the daemon takes from it."""
+
+    name: Id = Field(description="Its user name on the broker")
+    role: Literal["supervisor", "operator", "gateway", "siren"] = Field(
+        description="supervisor: acknowledges alarms and labels them (verdicts), on alarms/{id}/ack/{name}; "
+        "operator: acknowledges only; gateway: publishes the telemetry of its wearables and reads their workers' "
+        "alerts; siren: reads siren commands"
+    )
+    wearables: tuple[Id, ...] = Field((), description="gateway: the wearables it carries (each a worker's)")
+    zones: tuple[Id, ...] = Field((), description="siren: the zones it sounds (none listed: every zone)")
+
+
 class MqttSettings(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     client_id: str | None = None
     keepalive_s: int = Field(15, ge=5)
-    username: str | None = None
+    username: str | None = Field(None, description="The daemon's own account on the broker (role: the whole site tree)")
     password: str | None = None
+    accounts: tuple[MqttAccount, ...] = Field(
+        (), description="The broker's other accounts. An acknowledgement is taken only on alarms/{id}/ack/{account} "
+        "from a supervisor or operator account here, and recorded as that account: the broker, running the ACL "
+        "`siteguard broker-files` generates from this list, lets no account publish under another's name",
+    )
     telemetry_interval_s: float = Field(
         0.05, gt=0, le=5,
         description="Routine wearable telemetry (heart rate, battery, motion) reaches fusion at most this often: values "

@@ -67,6 +67,7 @@ class SiteConfig(StrictModel):
                 if a not in worker_ids:
                     problems.append((f"zones.{i}.authorised", f"unknown worker {a!r}"))
         self._serial_references(detector_ids, problems)
+        self._broker_accounts(zone_ids, problems)
         for i, c in enumerate(self.cameras):
             for j, view in enumerate(c.zones):
                 if view.zone not in zone_ids:
@@ -118,6 +119,35 @@ class SiteConfig(StrictModel):
                 _claim(read_at, m.detector, f"serial.{i}.modbus.{j}.detector", "device", problems)
                 if m.detector not in detector_ids:
                     problems.append((f"serial.{i}.modbus.{j}.detector", f"unknown detector {m.detector!r}"))
+
+    def _broker_accounts(self, zone_ids: set[str], problems: Problems) -> None:
+        """Each account once (and not the daemon's own), gateways carrying known wearables, each wearable once."""
+        names: dict[str, str] = {}
+        if self.mqtt.username:
+            names[self.mqtt.username] = "mqtt.username"
+        worn = {w.wearable for w in self.workers if w.wearable}
+        carried: dict[str, str] = {}
+        for i, a in enumerate(self.mqtt.accounts):
+            _claim(names, a.name, f"mqtt.accounts.{i}.name", "account", problems)
+            for j, wearable in enumerate(a.wearables):
+                key = f"mqtt.accounts.{i}.wearables.{j}"
+                if a.role != "gateway":
+                    problems.append((key, f"only a gateway carries wearables, not a {a.role}"))
+                elif wearable not in worn:
+                    problems.append((key, f"no worker wears {wearable!r}"))
+                else:
+                    _claim(carried, wearable, key, "wearable", problems)
+            for j, zone in enumerate(a.zones):
+                if a.role != "siren" or zone not in zone_ids:
+                    problems.append((f"mqtt.accounts.{i}.zones.{j}", f"only a siren sounds zones, and {zone!r} must "
+                                     "be a known zone"))
+
+    def console_role(self, account: str) -> str | None:
+        """'supervisor' or 'operator' for an account that may acknowledge alarms over MQTT, else None."""
+        for a in self.mqtt.accounts:
+            if a.name == account and a.role in ("supervisor", "operator"):
+                return a.role
+        return None
 
     def worker(self, worker_id: str) -> Worker | None:
         return next((w for w in self.workers if w.id == worker_id), None)

@@ -156,19 +156,18 @@ def _optional_text(document: Mapping[str, Any], key: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class AckCommand:
-    """An operator's acknowledgement of one alarm, with an optional verdict."""
+    """A console's acknowledgement of one alarm, with an optional verdict.
 
-    by: str
+    Who made it is the broker account in the topic, never a field of the payload.
+    """
+
     note: str | None = None
     verdict: Verdict | None = None
 
 
 def parse_ack(payload: bytes) -> AckCommand:
-    """Parse ``{"by","note","verdict":"confirmed|false_alarm|null"}``; ``by`` is required."""
+    """Parse ``{"note","verdict":"confirmed|false_alarm|null"}`` (a ``"by"`` is ignored: the topic says who)."""
     document = _load_object(payload)
-    by = _optional_text(document, "by")
-    if not by or not by.strip():
-        raise MessageError("'by' is required: an acknowledgement must say who made it")
     note = _optional_text(document, "note")
     raw_verdict = document.get("verdict")
     try:
@@ -176,7 +175,7 @@ def parse_ack(payload: bytes) -> AckCommand:
     except ValueError:
         allowed = ", ".join(v.value for v in Verdict)
         raise MessageError(f"'verdict' must be one of {allowed} or null, got {raw_verdict!r}") from None
-    return AckCommand(by=by.strip(), note=note, verdict=verdict)
+    return AckCommand(note=note, verdict=verdict)
 
 
 def _number(value: Any, key: str, low: float, high: float) -> float:
@@ -362,7 +361,7 @@ class InboundRouter:
         self,
         topics: Topics,
         on_telemetry: Callable[[list[Observation]], None] | None,
-        on_ack: Callable[[str, AckCommand], None] | None,
+        on_ack: Callable[[str, str, AckCommand], None] | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._topics = topics
@@ -379,8 +378,8 @@ class InboundRouter:
         if self._on_telemetry is not None and (wearable := self._topics.parse_telemetry_topic(topic)) is not None:
             self.telemetry(wearable, payload)
             return
-        if self._on_ack is not None and (alarm_id := self._topics.parse_ack_topic(topic)) is not None:
-            self._ack(self._on_ack, alarm_id, payload)
+        if self._on_ack is not None and (ack := self._topics.parse_ack_topic(topic)) is not None:
+            self._ack(self._on_ack, *ack, payload)
             return
         self.counters.ignored += 1
 
@@ -408,7 +407,8 @@ class InboundRouter:
             log.warning("telemetry from %s %s: %s (%d rejected so far)", wearable, what, exc,
                         self.counters.telemetry_rejected)
 
-    def _ack(self, handler: Callable[[str, AckCommand], None], alarm_id: str, payload: bytes) -> None:
+    def _ack(self, handler: Callable[[str, str, AckCommand], None], alarm_id: str, account: str,
+             payload: bytes) -> None:
         try:
             command = parse_ack(payload)
         except Exception as exc:  # noqa: BLE001 - MessageError, or a parser bug: one ack lost, never the loop
@@ -418,4 +418,4 @@ class InboundRouter:
                             else exc)
             return
         self.counters.acks += 1
-        handler(alarm_id, command)
+        handler(alarm_id, account, command)

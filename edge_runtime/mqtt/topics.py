@@ -31,8 +31,8 @@ class Topics:
     def __init__(self, site: str) -> None:
         self.site = check_id(site, "site")
         self.prefix = f"{ROOT}/{self.site}"
-        #: Subscription filter for operator acknowledgements of any alarm.
-        self.ACK_FILTER = f"{self.prefix}/alarms/+/ack"
+        #: Subscription filter for acknowledgements of any alarm by any console account.
+        self.ACK_FILTER = f"{self.prefix}/alarms/+/ack/+"
         #: Subscription filter for telemetry from any wearable.
         self.TELEMETRY_FILTER = f"{self.prefix}/wearables/+/telemetry"
         #: The retained siren commands and alarm records (the daemon's own state).
@@ -48,8 +48,9 @@ class Topics:
     def alarm(self, alarm_id: str) -> str:
         return f"{self.prefix}/alarms/{check_id(alarm_id, 'alarm_id')}"
 
-    def alarm_ack(self, alarm_id: str) -> str:
-        return f"{self.prefix}/alarms/{check_id(alarm_id, 'alarm_id')}/ack"
+    def alarm_ack(self, alarm_id: str, account: str) -> str:
+        """Where console ``account`` acknowledges: the broker's ACL lets only that account publish here."""
+        return f"{self.prefix}/alarms/{check_id(alarm_id, 'alarm_id')}/ack/{check_id(account, 'account')}"
 
     def wearable_telemetry(self, wearable: str) -> str:
         return f"{self.prefix}/wearables/{check_id(wearable, 'wearable')}/telemetry"
@@ -57,9 +58,13 @@ class Topics:
     def device_status(self, device: str) -> str:
         return f"{self.prefix}/devices/{check_id(device, 'device')}/status"
 
-    def parse_ack_topic(self, topic: str) -> str | None:
-        """The alarm id of an ``alarms/{id}/ack`` topic of this site, else ``None``."""
-        return self._middle(topic, "alarms", "ack")
+    def parse_ack_topic(self, topic: str) -> tuple[str, str] | None:
+        """(alarm id, account) of an ``alarms/{id}/ack/{account}`` topic of this site, else ``None``."""
+        parts = topic.split("/")
+        if len(parts) != 6 or parts[5] == "" or _FORBIDDEN.intersection(parts[5]):
+            return None
+        alarm_id = self._middle("/".join(parts[:5]), "alarms", "ack")
+        return None if alarm_id is None else (alarm_id, parts[5])
 
     def parse_telemetry_topic(self, topic: str) -> str | None:
         """The wearable id of a ``wearables/{id}/telemetry`` topic of this site, else ``None``."""

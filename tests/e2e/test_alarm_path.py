@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from edge_runtime.alarms.model import AlarmState
+from edge_runtime.demo import CONTROL_ROOM
 from tests.broker import Mosquitto, Subscriber
 from tests.e2e.harness import (
     eventually,
@@ -63,16 +64,25 @@ async def test_ack_and_verdict_over_mqtt_are_stored(tmp_path: Path, mosquitto: M
             site.play()
             alert = await sub.wait_for_async(is_alert("w03", "gas"), timeout=20)
             alarm_id = json.loads(alert.payload)["alarm_id"]
-            sub.publish(topic("alarms", alarm_id, "ack"),
-                        json.dumps({"by": "supervisor Ana", "note": "crew evacuated", "verdict": "confirmed"}).encode())
+            # an account that is not a console, and the old topic without one: refused, nothing recorded
+            sub.publish(topic("alarms", alarm_id, "ack", "wearable-gateway"), b'{"verdict": "false_alarm"}')
+            sub.publish(topic("alarms", alarm_id, "ack"), b'{"by": "supervisor Ana", "verdict": "false_alarm"}')
+            # the operator console may acknowledge but not label: its verdict is refused
+            sub.publish(topic("alarms", alarm_id, "ack", "gatehouse"), b'{"verdict": "false_alarm"}')
+            await eventually(lambda: daemon.refused_acks == 2, 10, "two refusals")
+            sub.publish(topic("alarms", alarm_id, "ack", CONTROL_ROOM),
+                        json.dumps({"by": "forged name", "note": "crew evacuated", "verdict": "confirmed"}).encode())
+            await sub.wait_for_async(
+                lambda m: m.topic == topic("alarms", alarm_id) and m.payload
+                and json.loads(m.payload)["verdict"] == "confirmed", timeout=10)
             acked = await sub.wait_for_async(
                 lambda m: m.topic == topic("alarms", alarm_id) and m.payload
-                and json.loads(m.payload)["acked_by"] == "supervisor Ana", timeout=10)
+                and json.loads(m.payload)["acked_by"] == "gatehouse", timeout=10)
             assert json.loads(acked.payload)["state"] in (AlarmState.ACKED.value, AlarmState.NORMAL.value)
             assert daemon.store.flush(5)
             db = sqlite3.connect(site.config.storage.path)
             verdicts = db.execute("SELECT verdict, by FROM verdicts WHERE alarm_id=?", (alarm_id,)).fetchall()
-            assert verdicts == [("confirmed", "supervisor Ana")]
+            assert verdicts == [("confirmed", CONTROL_ROOM)]  # the account in the topic, not the payload's "by"
             causes = [r[0] for r in db.execute("SELECT cause FROM transitions WHERE alarm_id=?", (alarm_id,))]
             assert "raised" in causes and "acknowledged" in causes
 

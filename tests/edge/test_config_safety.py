@@ -367,3 +367,29 @@ def test_any_file_is_a_config_or_a_clean_config_error(fuzz_file: Path, content: 
         load_config(fuzz_file)
     except ConfigError as exc:
         assert exc.problems and all(isinstance(k, str) and isinstance(m, str) and m for k, m in exc.problems)
+
+
+def test_broker_accounts_are_unique_and_gateways_carry_known_wearables_once() -> None:
+    data = _site(workers=[_worker(1, wearable="wb1"), _worker(2, wearable="wb2")])
+    data["mqtt"] = {"username": "edge", "accounts": [
+        {"name": "edge", "role": "supervisor"},  # the daemon's own name
+        {"name": "gw1", "role": "gateway", "wearables": ["wb1", "wb9"]},
+        {"name": "gw2", "role": "gateway", "wearables": ["wb1"]},
+        {"name": "desk", "role": "operator", "wearables": ["wb2"]},
+        {"name": "desk", "role": "siren", "zones": ["nowhere"]},
+    ]}
+    problems = dict(_problems(data))
+    assert "duplicate account 'edge'" in problems["mqtt.accounts.0.name"]
+    assert "no worker wears 'wb9'" in problems["mqtt.accounts.1.wearables.1"]
+    assert "duplicate wearable 'wb1'" in problems["mqtt.accounts.2.wearables.0"]
+    assert "only a gateway" in problems["mqtt.accounts.3.wearables.0"]
+    assert "duplicate account 'desk'" in problems["mqtt.accounts.4.name"]
+    assert "known zone" in problems["mqtt.accounts.4.zones.0"]
+
+
+def test_only_console_accounts_acknowledge() -> None:
+    data = _site(workers=[_worker(1, wearable="wb1")])
+    data["mqtt"] = {"accounts": [{"name": "ctrl", "role": "supervisor"}, {"name": "gate", "role": "operator"},
+                                 {"name": "gw", "role": "gateway", "wearables": ["wb1"]}]}
+    config = parse_config(data)
+    assert [config.console_role(n) for n in ("ctrl", "gate", "gw", "nobody")] == ["supervisor", "operator", None, None]

@@ -130,16 +130,16 @@ def test_each_account_can_say_only_what_it_is(broker: tuple[LocalBroker, dict[st
         for c in clients:
             c.wait_ready()
         _forbidden(b.port, "gw1", pw["gw1"], T.wearable_telemetry("wb3"), b'{"cancel": true}')  # gw2's wearable
-        _forbidden(b.port, "ctrl", pw["ctrl"], f"{T.alarm_ack('a-1')}/gate", b'{"verdict": "false_alarm"}')
-        _forbidden(b.port, "gate", pw["gate"], T.alarm_ack("a-1"), b'{"by": "supervisor"}')  # the old anonymous topic
+        _forbidden(b.port, "ctrl", pw["ctrl"], T.alarm_ack("a-1", "gate"), b'{"verdict": "false_alarm"}')
+        _forbidden(b.port, "gate", pw["gate"], f"{T.prefix}/alarms/a-1/ack", b'{"by": "supervisor"}')  # the old anonymous topic
         _forbidden(b.port, "siren-z1", pw["siren-z1"], T.siren_set("z1"), b'{"state": "off"}', retain=True)
         _forbidden(b.port, "gate", pw["gate"], T.alarm("a-1"), b'{"state": "normal"}', retain=True)
         gw1.publish(T.wearable_telemetry("wb1"), b'{"hr": 70}')
-        ctrl.publish(f"{T.alarm_ack('a-1')}/ctrl", b'{"verdict": "confirmed"}')
+        ctrl.publish(T.alarm_ack("a-1", "ctrl"), b'{"verdict": "confirmed"}')
         _until(lambda: len(daemon.received()) >= 2, "the allowed messages")
         time.sleep(0.3)
         assert daemon.received() == [(T.wearable_telemetry("wb1"), b'{"hr": 70}'),
-                                     (f"{T.alarm_ack('a-1')}/ctrl", b'{"verdict": "confirmed"}')]
+                                     (T.alarm_ack("a-1", "ctrl"), b'{"verdict": "confirmed"}')]
         assert siren.received() == []  # no forged command, and none retained for the next subscriber
 
         daemon.publish(T.worker_alert("w2"), b"w2")

@@ -55,9 +55,9 @@ async def test_publish_qos1_and_receive_on_the_event_loop(
         assert got.payload == b'{"n":1}' and got.qos == 1
         await eventually(lambda: link.counters.published >= 1, what="PUBACK counted")
 
-        await asyncio.to_thread(sub.publish, topics.alarm_ack("a-1"), b'{"by":"sup"}')
+        await asyncio.to_thread(sub.publish, topics.alarm_ack("a-1", "sup"), b"{}")
         await eventually(lambda: bool(received), what="ack delivered")
-    assert received == [(topics.alarm_ack("a-1"), b'{"by":"sup"}', threading.get_ident())]
+    assert received == [(topics.alarm_ack("a-1", "sup"), b"{}", threading.get_ident())]
 
 
 async def test_handler_errors_are_counted_not_fatal(mosquitto: Mosquitto, make_link: LinkFactory) -> None:
@@ -237,8 +237,8 @@ async def test_retained_state_and_subscriptions_reasserted_after_broker_restart(
     assert got.retain and json.loads(got.payload)["state"] == "on"
 
     with Subscriber(mosquitto.host, mosquitto.port, ["unused/x"]) as operator:
-        await asyncio.to_thread(operator.publish, topics.alarm_ack("a-1"), b'{"by":"sup"}')
-    await eventually(lambda: topics.alarm_ack("a-1") in received, what="resubscribed")
+        await asyncio.to_thread(operator.publish, topics.alarm_ack("a-1", "sup"), b"{}")
+    await eventually(lambda: topics.alarm_ack("a-1", "sup") in received, what="resubscribed")
     assert link.counters.connects == 2
 
 

@@ -106,8 +106,8 @@ def test_nothing_a_device_or_operator_sends_raises_out_of_the_router(route: str)
     rng = random.Random(SEED + len(route))
     delivered: list[object] = []
     acks: list[AckCommand] = []
-    router = InboundRouter(TOPICS, delivered.append, lambda _a, c: acks.append(c))
-    topic = TOPICS.wearable_telemetry("wb") if route == "telemetry" else TOPICS.alarm_ack("a-1")
+    router = InboundRouter(TOPICS, delivered.append, lambda _a, _who, c: acks.append(c))
+    topic = TOPICS.wearable_telemetry("wb") if route == "telemetry" else TOPICS.alarm_ack("a-1", "console")
     for _ in range(N):
         if rng.random() < 0.5:
             payload = _mutate(rng, rng.choice(VALID))

@@ -8,9 +8,10 @@ only read their commands, and only the daemon writes sirens, alarm records
 and alerts. The daemon then trusts the account named in an ack topic, and a
 cancel press on a wearable's topic, as authenticated by the broker.
 
-Files written (mosquitto's formats): ``acl`` (this module), ``passwd``
-(hashed by ``mosquitto_passwd -U``; clear passwords never stay on disk
-beside it) and a ``mosquitto.conf`` fragment that turns both on.
+Files written: ``acl`` (mosquitto's format), ``passwd`` (hashed by
+``mosquitto_passwd -U``), ``auth.conf`` (the mosquitto.conf lines that turn
+both on) and ``passwords.txt`` (mode 600: the clear passwords, to hand out
+to each account and then delete).
 """
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_runtime.config import SiteConfig
 from edge_runtime.mqtt.topics import Topics
+
+DEFAULT_DAEMON_ACCOUNT = "siteguard"
 
 
 class AccountRole(str, enum.Enum):
@@ -48,7 +52,18 @@ class BrokerFiles:
     acl: Path
     passwd: Path
     conf: Path
-    passwords: dict[str, str] = field(default_factory=dict)  # name -> clear password, for the caller to hand out
+    secrets: Path  # passwords.txt
+    passwords: dict[str, str] = field(default_factory=dict)  # name -> clear password
+
+
+def site_accounts(config: SiteConfig) -> list[BrokerAccount]:
+    """The daemon's account (``mqtt.username``, else ``siteguard``) and every one of ``mqtt.accounts``."""
+    worker_of = {w.wearable: w.id for w in config.workers if w.wearable}
+    accounts = [BrokerAccount(config.mqtt.username or DEFAULT_DAEMON_ACCOUNT, AccountRole.DAEMON)]
+    for a in config.mqtt.accounts:
+        accounts.append(BrokerAccount(a.name, AccountRole(a.role),
+                                      wearables=tuple((w, worker_of.get(w)) for w in a.wearables), zones=a.zones))
+    return accounts
 
 
 def acl_text(site: str, accounts: Iterable[BrokerAccount]) -> str:
@@ -84,9 +99,8 @@ def write_broker_files(directory: Path, site: str, accounts: Iterable[BrokerAcco
                        passwords: Mapping[str, str] | None = None) -> BrokerFiles:
     """Write ``acl``, ``passwd`` and ``mosquitto.conf`` (the auth part) into ``directory``.
 
-    Accounts without a given password get a random one, returned in
-    ``BrokerFiles.passwords`` (the caller stores them as secrets, e.g. a
-    Kubernetes Secret). Raises FileNotFoundError without ``mosquitto_passwd``.
+    Accounts without a given password get a random one. Raises
+    FileNotFoundError without ``mosquitto_passwd``.
     """
     tool = shutil.which("mosquitto_passwd")
     if tool is None:
@@ -94,11 +108,17 @@ def write_broker_files(directory: Path, site: str, accounts: Iterable[BrokerAcco
     accounts = list(accounts)
     chosen = {a.name: (passwords or {}).get(a.name) or secrets.token_urlsafe(18) for a in accounts}
     directory.mkdir(parents=True, exist_ok=True)
-    acl, passwd, conf = directory / "acl", directory / "passwd", directory / "auth.conf"
+    acl, passwd, conf, handout = (directory / n for n in ("acl", "passwd", "auth.conf", "passwords.txt"))
     acl.write_text(acl_text(site, accounts))
-    fd = os.open(passwd, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.writelines(f"{name}:{password}\n" for name, password in chosen.items())
+    _private(passwd, "".join(f"{name}:{password}\n" for name, password in chosen.items()))
     subprocess.run([tool, "-U", str(passwd)], check=True, capture_output=True, timeout=60)  # hash in place
+    _private(handout, "".join(f"{name}: {password}\n" for name, password in chosen.items()))
     conf.write_text(f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n")
-    return BrokerFiles(directory, acl, passwd, conf, chosen)
+    return BrokerFiles(directory, acl, passwd, conf, handout, chosen)
+
+
+def _private(path: Path, text: str) -> None:
+    """Write ``text`` readable by its owner only, from the first byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)

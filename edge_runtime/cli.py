@@ -8,29 +8,19 @@ import sys
 from pathlib import Path
 
 from edge_runtime.accounts_cli import add_accounts_parser
-from edge_runtime.config import ConfigError, SiteConfig, load_config
+from edge_runtime.broker_cli import add_broker_parser
+from edge_runtime.cli_support import EXIT_CONFIG, load_site
+from edge_runtime.config import SiteConfig
 from edge_runtime.logs import setup_logging
 from edge_runtime.vision.infer_cli import add_infer_parser
 from firmware_bridge.decode_cli import add_decode_parser
 
-EXIT_CONFIG = 2
 GIL_SWITCH_INTERVAL_S = 0.001  # CPython's default is 0.005
-
-
-def _load(path: str) -> SiteConfig | None:
-    """The site file, or None after printing every problem with its key."""
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        print(f"{path}: invalid site configuration", file=sys.stderr)
-        for key, problem in exc.problems:
-            print(f"  {key}: {problem}", file=sys.stderr)
-        return None
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     path = args.file or args.config
-    config = _load(path)
+    config = load_site(path)
     if config is None:
         return EXIT_CONFIG
     print(
@@ -59,7 +49,7 @@ async def run_daemon(config: SiteConfig) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_site(args.config)
     if config is None:
         return EXIT_CONFIG
     asyncio.run(run_daemon(config))
@@ -104,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_accounts_parser(sub)
+    add_broker_parser(sub)
     add_decode_parser(sub)
     add_infer_parser(sub)
     return parser

@@ -23,6 +23,7 @@ from edge_runtime.alarms.model import AlarmTransition, PreAlarm, TransitionCause
 from edge_runtime.config import SiteConfig, parse_config
 from edge_runtime.daemon import EdgeDaemon
 from edge_runtime.dashboard.passwords import hash_password
+from edge_runtime.broker_acl import BrokerFiles, site_accounts, write_broker_files
 from edge_runtime.local_broker import LocalBroker, port_open
 from edge_runtime.sim.camera import add_demo_cameras
 from edge_runtime.sim.scenario import Scenario, load_scenario
@@ -57,6 +58,8 @@ def resolve_scenario(name_or_path: str) -> Scenario:
 
 
 CONTROL_ROOM = "control-room"  # the demo's supervisor console on the broker
+GATEWAY = "wearable-gateway"  # the simulator's wearables reach the broker through it
+DAEMON_ACCOUNT = "siteguard-edge"
 
 
 def demo_accounts(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,21 +69,31 @@ def demo_accounts(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {"name": CONTROL_ROOM, "role": "supervisor"},
         {"name": "gatehouse", "role": "operator"},
-        {"name": "wearable-gateway", "role": "gateway", "wearables": wearables},
+        {"name": GATEWAY, "role": "gateway", "wearables": wearables},
         {"name": "sirens", "role": "siren"},
     ]
 
 
+def demo_broker_files(base: dict[str, Any], directory: Path) -> BrokerFiles:
+    """Accounts and ACL for the demo's own broker: the site locked down as on a real one."""
+    config = parse_config({**base, "mqtt": {"username": DAEMON_ACCOUNT, "accounts": demo_accounts(base)}})
+    return write_broker_files(directory, config.site.id, site_accounts(config))
+
+
 def demo_config(
-    base: dict[str, Any], sim: SiteSimulator, *, mqtt_port: int, http_port: int, data_dir: Path
+    base: dict[str, Any], sim: SiteSimulator, *, mqtt_port: int, http_port: int, data_dir: Path,
+    broker: BrokerFiles | None = None,
 ) -> SiteConfig:
-    """The daemon's site file: the demo site plus the ports the simulator created."""
+    """The daemon's site file: the demo site plus the ports the simulator created
+    (and the daemon's broker password where the demo runs the broker with accounts)."""
     data = dict(base)
     data["serial"] = [p.model_dump(mode="json") for p in sim.serial_ports()]
     controller = sim.controller_settings()
     if controller is not None:
         data["controller"] = controller.model_dump(mode="json")
-    data["mqtt"] = {"host": HOST, "port": mqtt_port, "accounts": demo_accounts(data)}
+    data["mqtt"] = {"host": HOST, "port": mqtt_port, "username": DAEMON_ACCOUNT, "accounts": demo_accounts(data)}
+    if broker is not None:
+        data["mqtt"]["password"] = broker.passwords[DAEMON_ACCOUNT]
     data["storage"] = {"path": str(data_dir / "siteguard.db")}
     data["http"] = {"host": HOST, "port": http_port}
     return parse_config(data)
@@ -122,18 +135,20 @@ async def run_demo(
 ) -> int:
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="siteguard-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    broker = None if port_open(HOST, mqtt_port) else LocalBroker(mqtt_port, HOST).start()
     base = demo_site_data()
     sim_config = parse_config(base)
+    auth = None if port_open(HOST, mqtt_port) else demo_broker_files(base, data_dir / "broker")
+    broker = None if auth is None else LocalBroker(mqtt_port, HOST, auth=auth).start()
     sim = SiteSimulator(
-        sim_config, resolve_scenario(scenario), pty_dir=data_dir / "pty", mqtt_host=HOST, mqtt_port=mqtt_port
+        sim_config, resolve_scenario(scenario), pty_dir=data_dir / "pty", mqtt_host=HOST, mqtt_port=mqtt_port,
+        mqtt_credentials=None if auth is None else (GATEWAY, auth.passwords[GATEWAY]),
     )
     await sim.start()
     print("rendering the demo camera's video of the simulated site ...", flush=True)
     base = await asyncio.to_thread(add_demo_cameras, base, sim.world, sim.scenario, data_dir,
                                    duration_s or sim.scenario.duration_s)
     base = await asyncio.to_thread(with_demo_account, base)
-    config = demo_config(base, sim, mqtt_port=mqtt_port, http_port=http_port, data_dir=data_dir)
+    config = demo_config(base, sim, mqtt_port=mqtt_port, http_port=http_port, data_dir=data_dir, broker=auth)
     daemon = EdgeDaemon(config)
     printer = AlarmPrinter(time.time())
     daemon.bus.subscribe(AlarmTransition, printer.on_transition)
@@ -144,7 +159,7 @@ async def run_demo(
         loop.add_signal_handler(sig, stop.set)
     try:
         await daemon.start()
-        _print_banner(config, daemon, broker is not None, data_dir, duration_s)
+        _print_banner(config, daemon, auth, data_dir, duration_s)
         sim_task = asyncio.create_task(sim.run(duration_s))
         waiters = [asyncio.create_task(stop.wait()), sim_task]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -165,14 +180,23 @@ async def run_demo(
     return 0
 
 
-def _print_banner(config: SiteConfig, daemon: EdgeDaemon, own_broker: bool, data_dir: Path, duration: float | None) -> None:
+def _print_banner(config: SiteConfig, daemon: EdgeDaemon, auth: BrokerFiles | None, data_dir: Path,
+                  duration: float | None) -> None:
     site = config.site.id
-    broker = f"{config.mqtt.host}:{config.mqtt.port} ({'started for the demo' if own_broker else 'already running'})"
+    where = f"-h {config.mqtt.host} -p {config.mqtt.port}"
+    if auth is None:
+        broker, console = f"{config.mqtt.host}:{config.mqtt.port} (already running, as it is)", ""
+    else:
+        broker = (f"{config.mqtt.host}:{config.mqtt.port} (started for the demo with accounts and an ACL; "
+                  f"passwords in {auth.secrets})")
+        console = f" -u {CONTROL_ROOM} -P {auth.passwords[CONTROL_ROOM]}"
     lines = [
         f"SiteGuard demo — site {site}: {len(config.workers)} workers, {len(config.zones)} zones, "
         f"{len(config.detectors)} detectors, {len(config.serial)} serial ports",
         f"  broker    {broker}",
-        f"  watch     mosquitto_sub -h {config.mqtt.host} -p {config.mqtt.port} -t 'siteguard/{site}/#' -v",
+        f"  watch     mosquitto_sub {where}{console} -t 'siteguard/{site}/alarms/+' -v",
+        f"  ack       mosquitto_pub {where}{console} -t 'siteguard/{site}/alarms/<alarm_id>/ack/{CONTROL_ROOM}' "
+        "-m '{\"verdict\": \"confirmed\"}'",
         f"  dashboard {daemon.http.url}/   sign in as {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}",
         f"  health    {daemon.http.url}/healthz   ready: {daemon.http.url}/readyz",
         f"  database  {config.storage.path}",

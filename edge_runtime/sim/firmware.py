@@ -226,7 +226,9 @@ class WearableGateway:
         port: int,
         rate_hz: float = 1.0,
         accel_hz: float = 20.0,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
+        """``credentials``: the gateway's (user name, password) on a broker with accounts."""
         self._world = world
         self._clock = clock
         self._wearables = dict(wearables)  # wearable id -> worker id
@@ -235,6 +237,8 @@ class WearableGateway:
         self._accel_hz = accel_hz
         self._host, self._port = host, port
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        if credentials is not None:
+            self._client.username_pw_set(*credentials)
         self._last_t: float | None = None
 
     async def start(self, timeout_s: float = 5.0) -> None:

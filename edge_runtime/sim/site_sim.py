@@ -78,7 +78,10 @@ class SiteSimulator:
         mqtt_port: int,
         speed: float = 1.0,
         seed: int = 0,
+        mqtt_credentials: tuple[str, str] | None = None,
     ) -> None:
+        """``mqtt_credentials``: the wearable gateway's account where the broker has accounts."""
+        self._mqtt_credentials = mqtt_credentials
         self.config = config
         self.scenario = scenario
         self.world = World(config, scenario, seed)
@@ -167,6 +170,7 @@ class SiteSimulator:
             site=self.config.site.id,
             host=host,
             port=port,
+            credentials=self._mqtt_credentials,
         )
         await self.wearables.start()
         self._emulators.append(self.wearables)

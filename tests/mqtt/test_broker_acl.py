@@ -1,6 +1,9 @@
 """The generated accounts and ACL on a real Mosquitto: identity in a topic is what the broker lets through."""
 from __future__ import annotations
 
+import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -8,9 +11,11 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_runtime.broker_acl import AccountRole, BrokerAccount, acl_text, write_broker_files
+from edge_runtime.demo import demo_accounts, demo_site_data
 from edge_runtime.local_broker import LocalBroker
 from edge_runtime.mqtt.topics import Topics
 
@@ -152,3 +157,29 @@ def test_each_account_can_say_only_what_it_is(broker: tuple[LocalBroker, dict[st
     finally:
         for c in clients:
             c.close()
+
+
+def test_broker_files_cli_writes_the_site_accounts(tmp_path: Path) -> None:
+    data = demo_site_data()
+    data["mqtt"] = {"username": "edge", "accounts": demo_accounts(data)}
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(data))
+    out = tmp_path / "broker"
+    done = subprocess.run([sys.executable, "-m", "edge_runtime", "broker-files", "--config", str(site), "--out",
+                           str(out)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    acl = (out / "acl").read_text()
+    assert "user edge\ntopic readwrite siteguard/demo-site/#" in acl
+    assert "user control-room\ntopic write siteguard/demo-site/alarms/+/ack/control-room" in acl
+    worn = [w["wearable"] for w in data["workers"] if w.get("wearable")]
+    assert all(f"topic write siteguard/demo-site/wearables/{w}/telemetry" in acl for w in worn)
+    handout = out / "passwords.txt"
+    assert stat.S_IMODE(handout.stat().st_mode) == 0o600
+    assert {line.split(":")[0] for line in handout.read_text().splitlines()} == {
+        "edge", "control-room", "gatehouse", "wearable-gateway", "sirens"}
+
+    data["mqtt"]["accounts"].append({"name": "edge", "role": "operator"})
+    site.write_text(yaml.safe_dump(data))
+    refused = subprocess.run([sys.executable, "-m", "edge_runtime", "broker-files", "--config", str(site), "--out",
+                              str(out)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "mqtt.accounts.4.name" in refused.stderr

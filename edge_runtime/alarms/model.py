@@ -59,6 +59,8 @@ class AlarmKind(str, enum.Enum):
 # Kinds that people raise (dashboard zone actions), not sensors: no scenario or
 # sensor rule produces them. ZONE_EVACUATE is absent: detectors order it too.
 SUPERVISOR_KINDS = frozenset({AlarmKind.MANUAL_SIREN})
+# Kinds the node raises about itself (its storage), not about the site: no scenario produces them.
+NODE_KINDS = frozenset({AlarmKind.STORAGE_FAILED})
 
 
 class SubjectKind(str, enum.Enum):

@@ -4,6 +4,9 @@ Adding or removing an account needs an answer at once (a name already taken
 is the admin's error to see), so these statements run on a connection of
 their own in the caller, not through the store process; docs/store.md says
 why that is safe. Every method may block: call them off the event loop.
+The connection is opened on first use, so a daemon whose disk is full still
+starts (site-file accounts sign in without it); until it can be opened each
+call raises sqlite3.Error.
 """
 from __future__ import annotations
 
@@ -23,18 +26,19 @@ class AccountsTable:
     """Rows of ``accounts`` over an already migrated file; one statement at a time, from any thread."""
 
     def __init__(self, db_path: Path) -> None:
-        self._conn = connect(db_path)  # WAL and busy_timeout: it shares the file with the store process
+        self._db_path = db_path
+        self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
     def names(self) -> list[tuple[str, str, str]]:
         """(name, display_name, role) of every account."""
         with self._lock:
-            return self._conn.execute("SELECT name, display_name, role FROM accounts").fetchall()
+            return self._connection().execute("SELECT name, display_name, role FROM accounts").fetchall()
 
     def find(self, name: str) -> tuple[str, str, str] | None:
         """(display_name, role, password_hash) of ``name``, or None."""
         with self._lock:
-            return self._conn.execute(
+            return self._connection().execute(
                 "SELECT display_name, role, password_hash FROM accounts WHERE name = ?", (name,)
             ).fetchone()
 
@@ -42,7 +46,7 @@ class AccountsTable:
         """Add an account; False if ``name`` is taken."""
         try:
             with self._lock:
-                self._conn.execute(_INSERT, (name, display_name, role, password_hash, ts, ts))
+                self._connection().execute(_INSERT, (name, display_name, role, password_hash, ts, ts))
         except sqlite3.IntegrityError:
             return False
         return True
@@ -50,8 +54,15 @@ class AccountsTable:
     def delete(self, name: str) -> bool:
         """Remove an account; False if there was none."""
         with self._lock:
-            return self._conn.execute("DELETE FROM accounts WHERE name = ?", (name,)).rowcount > 0
+            return self._connection().execute("DELETE FROM accounts WHERE name = ?", (name,)).rowcount > 0
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect(self._db_path)  # WAL and busy_timeout: it shares the file with the store process
+        return self._conn

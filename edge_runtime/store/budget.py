@@ -1,6 +1,6 @@
-"""Disk budget: keep the database under ``max_bytes`` by deleting what matters least.
+"""Disk budget: keep the database under its limit by deleting what matters least, a little at a time.
 
-Eviction order; a step runs only when the ones before it have nothing left:
+Eviction order; a stage runs only when the ones before it have nothing left:
 
 1. readings the cloud already has (``id <=`` outbox mark), oldest first;
 2. exposure minutes the cloud already has, oldest first;
@@ -12,22 +12,30 @@ Eviction order; a step runs only when the ones before it have nothing left:
 Never evicted: open alarms; unsynced alarms, transitions, verdicts and exposure
 minutes; fusion state; outbox marks.
 
-The limit is ``max_bytes``, or less when the file system is nearly full:
-eviction also starts when less than ``min_free_bytes`` would be left, because
-in WAL mode even a DELETE needs free space (for WAL frames, and for the
-checkpoint that copies them into the main file). A disk that fills up anyway
+The limit (:func:`byte_limit`) is ``max_bytes``, or less when the file system
+is nearly full: eviction also starts when less than ``min_free_bytes`` would
+be left, because in WAL mode even a DELETE needs free space (for WAL frames,
+and for the checkpoint that copies them into the main file). It is never
+below 0; at 0 everything that may be evicted goes. A disk that fills up anyway
 (SQLITE_FULL) makes the writer call :meth:`DiskBudget.make_room` at once.
 
+Eviction is incremental, so it never holds up an alarm commit for long. The
+writer runs one :meth:`DiskBudget.step` after each reading transaction, after
+committing any alarm write that waits. A step is one short DELETE
+transaction: what to delete is chosen before the write lock is taken, and the
+rows per step shrink when a step takes longer than ``STEP_BUDGET_S`` (and
+grow back to ``chunk_rows``). A stage found empty is skipped until the sync
+marks move (only they can give it rows again), so an empty stage's query does
+not run at every step. Giving pages back is bounded per step too.
+
 How the file stops growing: deleted rows' pages go to SQLite's freelist, and
-inserts reuse free pages before the file is extended. The writer runs a step
-after every reading transaction; eviction starts when the pages in use exceed
-the limit and deletes one chunk per step (short transactions, so alarm commits
-are never held up for long, and more rows than a reading transaction adds)
-until use is under ``LOW_WATER`` of the limit; the file therefore levels off
-at about ``max_bytes``. The file is created with ``auto_vacuum=INCREMENTAL``, so when
-it is larger than the budget (the budget was lowered) the free pages beyond it
-are handed back with ``PRAGMA incremental_vacuum`` without a blocking VACUUM.
-The WAL next to it is bounded separately (checkpoints + ``journal_size_limit``).
+inserts reuse free pages before the file is extended. Eviction starts when the
+pages in use exceed the limit and goes on until use is under ``LOW_WATER`` of
+it; the file therefore levels off at about ``max_bytes``. The file is created
+with ``auto_vacuum=INCREMENTAL``, so when it is larger than the budget (the
+budget was lowered) the free pages beyond it are handed back with ``PRAGMA
+incremental_vacuum`` without a blocking VACUUM. The WAL next to it is bounded
+separately (checkpoints + ``journal_size_limit``).
 """
 from __future__ import annotations
 
@@ -48,7 +56,10 @@ log = logging.getLogger(__name__)
 
 LOW_WATER = 0.9  # evict down to this fraction of the limit: no eviction every batch
 IDLE_WHEN_STUCK_S = 5.0  # over the limit with nothing evictable: look again this much later
-ALARM_CHUNK = 200  # closed alarms deleted per step (each with its transitions and verdicts)
+ALARM_CHUNK = 200  # closed alarms deleted per step at most (each with its transitions and verdicts)
+STEP_BUDGET_S = 0.005  # a step's DELETE transaction should take no longer than this
+MIN_ROWS = 50  # rows per step never shrink below this, so eviction always progresses
+VACUUM_PAGES_PER_STEP = 256  # pages handed back to the file system per step at most
 _AUTO_VACUUM_INCREMENTAL = 2
 
 _CLOSED_SYNCED_ALARMS = """
@@ -61,7 +72,15 @@ _CLOSED_SYNCED_ALARMS = """
 """
 
 Marks = dict[str, int]
-Step = Callable[[sqlite3.Connection, Marks], dict[str, int]]
+Deletion = Callable[[sqlite3.Connection], dict[str, int]]  # run in the write transaction: rows deleted per table
+# What a stage would delete next (chosen outside the write transaction), or None when it has nothing.
+Stage = Callable[[sqlite3.Connection, Marks, int], "Deletion | None"]
+
+
+def byte_limit(max_bytes: int, file_bytes: int, fs_free: int, min_free_bytes: int) -> int:
+    """The bytes the database may use: its budget, or what leaves ``min_free_bytes`` free on its file system
+    (the file's own bytes count as reusable); never below 0."""
+    return max(0, min(max_bytes, file_bytes + fs_free - min_free_bytes))
 
 
 class DiskBudget:
@@ -81,21 +100,23 @@ class DiskBudget:
         self._max = max_bytes
         self._min_free = min_free_bytes
         self._stats = stats
-        self._chunk = chunk_rows
+        self._max_rows = chunk_rows
+        self._rows = chunk_rows  # rows per step now: shrinks while steps are slow
         self._alarm_chunk = alarm_chunk
         self._evicting = False
         self._stuck_until = 0.0
         self._error_log = LogThrottle(60.0)
         self._unsynced_log = LogThrottle(60.0)
-        self._steps: tuple[Step, ...] = (
-            self._oldest_synced("readings"),
-            self._oldest_synced("exposure_minutes"),
+        self._stages: tuple[Stage, ...] = (
+            self._oldest("readings", synced=True),
+            self._oldest("exposure_minutes", synced=True),
             self._closed_synced_alarms,
-            self._oldest_unsynced_readings,
+            self._oldest("readings", synced=False),  # the last resort: counted apart
         )
+        self._empty_under: dict[int, Marks] = {}  # stage -> the marks it was found empty under
 
     def step(self, conn: sqlite3.Connection) -> None:
-        """One unit of work: evict a chunk if over the limit, give back pages beyond the budget."""
+        """One short unit of work: evict one chunk if over the limit, give back some pages beyond the budget."""
         try:
             self._step(conn)
         except (OSError, sqlite3.Error) as exc:  # a full disk must not stop the writer's pass
@@ -103,16 +124,22 @@ class DiskBudget:
                 log.error("disk budget step failed: %s", exc)
 
     def make_room(self, conn: sqlite3.Connection) -> bool:
-        """Evict one chunk from the first step that has something; False if none has or could."""
+        """Evict one chunk from the first stage that has something; False if none has or could."""
         try:
             marks = synced_ids(conn)
-            for step in self._steps:
-                with transaction(conn):
-                    deleted = step(conn, marks)
-                if any(deleted.values()):
-                    for table, rows in deleted.items():
-                        self._stats.count_evicted(table, rows)
-                    return True
+            for index, stage in enumerate(self._stages):
+                if self._empty_under.get(index) == marks:
+                    continue
+                last_resort = index == len(self._stages) - 1
+                deletion = stage(conn, marks, self._rows)
+                if deletion is None:
+                    if not last_resort:  # the last resort fills up again with every reading
+                        self._empty_under[index] = marks
+                    continue
+                deleted = self._delete(conn, deletion)
+                if last_resort:
+                    self._count_unsynced(deleted["readings"])
+                return True
         except sqlite3.Error as exc:
             if self._error_log.ready():
                 log.error("disk budget could not evict: %s", exc)
@@ -123,49 +150,73 @@ class DiskBudget:
         file_bytes = pages * page_size
         used = file_bytes - free_pages * page_size
         fs_free = shutil.disk_usage(self._directory).free
-        limit = min(self._max, file_bytes + fs_free - self._min_free)
+        limit = byte_limit(self._max, file_bytes, fs_free, self._min_free)
         if not self._evicting and used > limit:
             self._evicting = True
-            log.info(
-                "database uses %d bytes, limit %d (budget %d, disk free %d): evicting", used, limit, self._max, fs_free
-            )
+            log.info("database uses %d bytes, over its limit of %d: evicting", used, limit,
+                     extra=self._why(limit, fs_free))
         if self._evicting and time.monotonic() >= self._stuck_until:
             if used <= limit * LOW_WATER:
                 self._evicting = False
             elif not self.make_room(conn):
                 self._stuck_until = time.monotonic() + IDLE_WHEN_STUCK_S
                 if self._error_log.ready():
-                    log.warning("database over its %d byte limit with nothing left that may be evicted", limit)
+                    log.warning("database uses %d bytes, over its limit of %d, and nothing left may be evicted",
+                                used, limit, extra=self._why(limit, fs_free))
         excess_pages = pages - self._max // page_size
         if excess_pages > 0 and free_pages > 0 and _incremental(conn):
             # executescript steps the pragma to completion; execute() would free one page.
-            conn.executescript(f"PRAGMA incremental_vacuum({min(free_pages, excess_pages)})")
+            conn.executescript(f"PRAGMA incremental_vacuum({min(free_pages, excess_pages, VACUUM_PAGES_PER_STEP)})")
 
-    def _oldest_synced(self, table: str) -> Step:
-        sql = f"DELETE FROM {table} WHERE id <= min(?, (SELECT min(id) FROM {table}) + ?)"
+    def _why(self, limit: int, fs_free: int) -> dict[str, int]:
+        """Where the limit comes from, for the log: the budget, or the disk when it is the smaller."""
+        return {"limit": limit, "budget": self._max, "disk_free": fs_free, "min_free_bytes": self._min_free}
 
-        def evict(conn: sqlite3.Connection, marks: Marks) -> dict[str, int]:
-            return {table: conn.execute(sql, (marks[table], self._chunk - 1)).rowcount}
+    def _delete(self, conn: sqlite3.Connection, deletion: Deletion) -> dict[str, int]:
+        """Run one deletion in its own short transaction; the next ones get fewer rows if it was slow."""
+        started = time.perf_counter()
+        with transaction(conn):
+            deleted = deletion(conn)
+        elapsed = time.perf_counter() - started
+        if elapsed > STEP_BUDGET_S:
+            self._rows = max(MIN_ROWS, self._rows // 2)
+        elif elapsed < STEP_BUDGET_S / 4:
+            self._rows = min(self._max_rows, self._rows * 2)
+        for table, rows in deleted.items():
+            self._stats.count_evicted(table, rows)
+        return deleted
 
-        return evict
-
-    def _oldest_unsynced_readings(self, conn: sqlite3.Connection, marks: Marks) -> dict[str, int]:
-        rows = conn.execute(
-            "DELETE FROM readings WHERE id <= (SELECT min(id) FROM readings) + ?", (self._chunk - 1,)
-        ).rowcount
-        if rows > 0:
+    def _count_unsynced(self, rows: int) -> None:
+        if rows:
             self._stats.evicted_unsynced += rows
             if self._unsynced_log.ready():
                 log.warning("disk budget: deleting readings never synced (%d so far)", self._stats.evicted_unsynced)
-        return {"readings": rows}
 
-    def _closed_synced_alarms(self, conn: sqlite3.Connection, marks: Marks) -> dict[str, int]:
-        ids = [row[0] for row in conn.execute(_CLOSED_SYNCED_ALARMS, {**marks, "limit": self._alarm_chunk})]
+    def _oldest(self, table: str, *, synced: bool) -> Stage:
+        """The oldest ``rows`` ids of ``table`` (only those up to its sync mark when ``synced``)."""
+        delete = f"DELETE FROM {table} WHERE id BETWEEN ? AND ?"
+
+        def plan(conn: sqlite3.Connection, marks: Marks, rows: int) -> Deletion | None:
+            first = conn.execute(f"SELECT min(id) FROM {table}").fetchone()[0]
+            if first is None:
+                return None
+            last = first + rows - 1
+            if synced:
+                last = min(last, marks[table])
+            if last < first:
+                return None
+            return lambda c: {table: c.execute(delete, (first, last)).rowcount}
+
+        return plan
+
+    def _closed_synced_alarms(self, conn: sqlite3.Connection, marks: Marks, rows: int) -> Deletion | None:
+        limit = min(self._alarm_chunk, rows)
+        ids = [row[0] for row in conn.execute(_CLOSED_SYNCED_ALARMS, {**marks, "limit": limit})]
         if not ids:
-            return {}
+            return None
         in_ids = f"alarm_id IN ({', '.join('?' * len(ids))})"
-        return {
-            table: conn.execute(f"DELETE FROM {table} WHERE {in_ids}", ids).rowcount
+        return lambda c: {
+            table: c.execute(f"DELETE FROM {table} WHERE {in_ids}", ids).rowcount
             for table in ("transitions", "verdicts", "alarms")
         }
 

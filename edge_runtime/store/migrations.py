@@ -14,6 +14,7 @@ AUTOINCREMENT or partial indexes.
 """
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -159,17 +160,34 @@ def _dashboard(db: Database) -> None:
     db.execute("CREATE INDEX transitions_ts ON transitions (ts)")
 
 
+@MIGRATIONS(name="0003_spill_replayed")
+def _spill_replayed(db: Database) -> None:
+    # Per spill file, the highest unit already replayed (journal.py): a crash mid-replay never commits one twice.
+    db.execute("CREATE TABLE spill_replayed (file TEXT PRIMARY KEY, seq INTEGER NOT NULL)")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; return the names of every applied one, in order."""
     MIGRATIONS.apply(db)
     return [m.name for m in MIGRATIONS.applied(db)]
 
 
-def migrate_file(path: Path) -> list[str]:
-    """Create ``path`` (and its directory) if needed and migrate it; the connection is closed after."""
+def open_migrated(path: Path) -> sqlite3.Connection:
+    """A write connection to ``path``, created (with its directory) and migrated if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path)
     try:
-        return migrate(Database(conn, execute_plugins=False))
+        migrate(Database(conn, execute_plugins=False))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate_file(path: Path) -> list[str]:
+    """Create ``path`` (and its directory) if needed and migrate it; the connection is closed after."""
+    conn = open_migrated(path)
+    try:
+        return [m.name for m in MIGRATIONS.applied(Database(conn, execute_plugins=False))]
     finally:
         conn.close()

@@ -26,10 +26,11 @@ class Outbox:
         self._marks: dict[str, int] = dict.fromkeys(OUTBOX_TABLES, 0)
 
     def attach(self, reader: ReadConnection) -> None:
-        """Load the committed marks; called by ``Store.open``."""
-        self._reader = reader
+        """Load the committed marks; called by the Store once its database can be read."""
         with reader.cursor() as conn:
-            self._marks = synced_ids(conn)
+            committed = synced_ids(conn)
+        self._marks = {table: max(mark, self._marks[table]) for table, mark in committed.items()}
+        self._reader = reader
 
     def high_water_mark(self, table: str) -> int:
         return self._marks[_checked(table)]

@@ -34,15 +34,19 @@ _POLL_S = 0.05
 class StoreProcess:
     """One running store process; made by :meth:`start`."""
 
-    def __init__(self, process: BaseProcess, control: Connection, address: ProducerAddress, pid: int) -> None:
+    def __init__(
+        self, process: BaseProcess, control: Connection, address: ProducerAddress, pid: int, failure: str
+    ) -> None:
         self._process = process
         self._control = control
         self.address = address
         self.pid = pid
+        self.failure_at_start = failure  # why the database could not be written when it started ("" if it could)
 
     @classmethod
     def start(cls, settings: StorageSettings, serial: Iterable[SerialPort]) -> StoreProcess:
-        """Spawn the process over an already migrated database; raises StoreError if it does not come up."""
+        """Spawn the process, which opens (creates, migrates) the database; raises StoreError only if the
+        process does not come up, not when the database cannot be opened (``failure_at_start`` says why)."""
         directory = Path(tempfile.mkdtemp(prefix="siteguard-store-"))
         address = ProducerAddress(str(directory / "store.sock"), os.urandom(32), settings.max_queued_readings)
         spec = server.ProcessSpec(settings, tuple(serial), address.address, address.authkey,
@@ -58,14 +62,14 @@ class StoreProcess:
         finally:
             child_end.close()
         try:
-            pid = _wait_ready(process, control)
+            pid, failure = _wait_ready(process, control)
         except StoreError:
             _reap(process, 1.0)
             control.close()
             shutil.rmtree(directory, ignore_errors=True)
             raise
-        log.info("store process serving", extra={"pid": pid, "db": str(settings.path)})
-        return cls(process, control, address, pid)
+        log.info("store process serving", extra={"pid": pid, "db": str(settings.path), "failure": failure})
+        return cls(process, control, address, pid, failure)
 
     def connect(self) -> Connection:
         """A producer connection for the owner."""
@@ -92,14 +96,15 @@ class StoreProcess:
         return stopped and self._process.exitcode == 0
 
 
-def _wait_ready(process: BaseProcess, control: Connection) -> int:
+def _wait_ready(process: BaseProcess, control: Connection) -> tuple[int, str]:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
             if control.poll(_POLL_S):
                 status, detail = control.recv()
                 if status == "ready":
-                    return int(detail)
+                    pid, failure = detail
+                    return int(pid), str(failure)
                 raise StoreError(f"the store process could not start: {detail}")
         except (EOFError, OSError):
             process.join(1.0)  # it died before answering

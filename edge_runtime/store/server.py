@@ -1,6 +1,9 @@
 """The store process: owns the only write connection and serves producers on a Unix socket.
 
-Spawned by :class:`~.process.StoreProcess`. Each producer connection gets a
+Spawned by :class:`~.process.StoreProcess`. It serves whether or not the
+database can be opened: the writer opens it (and migrates it) itself, and
+while it cannot, alarm writes are held in the journal (``journal.py``) and
+the counters say why. Each producer connection gets a
 receiver thread that unpickles batches and hands them to the intake: alarm
 writes go straight to the writer thread (``writer.py``: batching, priority
 commits, the disk budget), bulk work to the intake thread, which queues the
@@ -27,6 +30,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, Listener
 from pathlib import Path
@@ -36,9 +40,11 @@ from edge_runtime.config.devices import SerialPort, StorageSettings
 from edge_runtime.logs import LogThrottle, setup_logging, verbosity_of
 
 from .budget import DiskBudget
-from .connection import connect
 from .intake import Intake
+from .journal import Journal
 from .messages import Batch, FlushReply, FlushRequest, Goodbye, StatsReport
+from .migrations import open_migrated
+from .spill import SpillFile
 from .stats import StoreStats
 from .writer import ROWS_PER_TRANSACTION, Writer
 
@@ -64,7 +70,8 @@ class ProcessSpec:
 
 
 def run(spec: ProcessSpec, control: Connection) -> None:
-    """The process's main: sends ``("ready", pid)`` or ``("failed", why)`` on ``control``, then serves."""
+    """The process's main: sends ``("ready", (pid, failure))`` (failure: why the database cannot be written
+    now, "" if it can) or ``("failed", why)`` on ``control``, then serves."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.setswitchinterval(0.001)  # as in the daemon: the writer takes the GIL from the intake soon for an alarm
     stop = threading.Event()
@@ -78,7 +85,7 @@ def run(spec: ProcessSpec, control: Connection) -> None:
     except Exception as exc:  # noqa: BLE001 - the owner raises it as StoreError
         control.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
-    control.send(("ready", os.getpid()))
+    control.send(("ready", (os.getpid(), server.failure)))
     timeout = server.serve(control, stop)
     server.close(timeout)
 
@@ -87,22 +94,21 @@ class StoreServer:
     def __init__(self, spec: ProcessSpec) -> None:
         settings = spec.settings
         self._stats = StoreStats()
+        spill = SpillFile(settings.spill_path or settings.path.parent, settings.path, settings.spill_max_bytes,
+                          self._stats)
         self._writer = Writer(
             self._stats,
+            Journal(self._stats, max_items=settings.journal_max_items, spill=spill),
             batch_size=settings.batch_size,
             flush_interval_s=settings.flush_interval_s,
             max_queued_readings=settings.max_queued_readings,
             fsync=settings.fsync_alarms,
+            retry_interval_s=settings.retry_interval_s,
         )
         self._intake = Intake(self._writer, self._stats, spec.serial, sample_s=settings.readings_sample_s,
                               max_queued=settings.max_queued_readings)
         self._address = spec.address
-        conn = connect(settings.path)
-        try:
-            self._listener = Listener(spec.address, family="AF_UNIX", authkey=spec.authkey)
-        except BaseException:
-            conn.close()
-            raise
+        self._listener = Listener(spec.address, family="AF_UNIX", authkey=spec.authkey)
         budget = DiskBudget(
             settings.path,
             settings.max_bytes,
@@ -110,11 +116,16 @@ class StoreServer:
             min_free_bytes=settings.min_free_bytes,
             chunk_rows=EVICT_PER_STEP,
         )
-        self._writer.start(conn, budget)
+        self._writer.start(partial(open_migrated, settings.path), budget)
         self._intake.start()
         self._stopping = threading.Event()
         self._receivers: list[threading.Thread] = []
         self._error_log = LogThrottle()
+
+    @property
+    def failure(self) -> str:
+        """Why the database cannot be written now ("" while it can)."""
+        return self._stats.failure
 
     def serve(self, control: Connection, stop: threading.Event) -> float:
         """Accept producers until told to stop; returns the seconds the owner allows for stopping."""

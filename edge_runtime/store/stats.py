@@ -18,11 +18,21 @@ class StoreStats:
     priority_latency_ms_total: float = 0.0
     queue_depth: int = 0  # items waiting for the writer when the snapshot was taken
     write_errors: int = 0  # failed transactions (disk full, read-only, I/O error)
-    dropped_on_error: int = 0  # rows given up after a failed write
+    dropped_on_error: int = 0  # rows given up because the database failed or refused them
     dropped_overflow: int = 0  # readings refused because the queue was full
     record_errors: int = 0  # record_*() calls that could not be queued (closed store, bad input)
     sampled_out: int = 0  # readings skipped by readings_sample_s
-    priority_pending_retry: int = 0  # alarm writes held in memory until the disk accepts them
+    priority_pending_retry: int = 0  # alarm writes held (memory, spill files) until the database takes them
+    failure: str = ""  # why the database cannot be opened or written now ("" while it can)
+    # the journal of alarm writes held while the database fails (journal.py, spill.py)
+    journal_depth: int = 0  # in memory
+    journal_high_water: int = 0
+    journal_held: int = 0  # alarm writes held since start
+    journal_lost: int = 0  # held in neither memory (full) nor a spill file (not writable): gone at a restart
+    spilled: int = 0  # appended to a spill file
+    spill_errors: int = 0  # appends that failed or did not fit: held in memory only
+    spill_unreadable: int = 0  # lines of a spill file that could not be read back (a torn last line)
+    replayed: int = 0  # held alarm writes committed once the database took writes again
     evicted: dict[str, int] = field(default_factory=dict)  # rows deleted by the disk budget
     evicted_unsynced: int = 0  # of those, readings the cloud never got (last resort)
     # the store process's own bounded queues (bulk items waiting to be decoded, rows waiting to be written)

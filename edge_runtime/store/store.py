@@ -8,6 +8,12 @@ a dead store process is counted in :attr:`Store.stats` and logged). Alarm
 transitions are priority items, committed within milliseconds; everything
 else is batched. Reads run synchronously in the caller on their own
 query-only connection and see what the store process has committed.
+
+Storage never takes the alarm path down: :meth:`Store.open` succeeds even
+when the database cannot be opened (the store process holds alarm writes and
+retries), reads raise :class:`StoreError` until it can be read, and
+:meth:`Store.health` says whether it takes writes (``/readyz``, the
+dashboard, the STORAGE_FAILED alarm of ``health.py``).
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ from firmware_bridge.readings import Observation
 
 from .connection import ReadConnection
 from .errors import StoreError
-from .migrations import migrate_file
+from .health import StorageHealth
 from .outbox import Outbox
 from .process import StoreProcess
 from .producer import ProducerAddress, StoreProducer
@@ -79,23 +85,27 @@ class Store:
     # --- lifecycle ---------------------------------------------------------------
 
     def open(self) -> None:
-        """Create or migrate the database here, then start the store process; raises StoreError if either fails."""
+        """Start the store process, which creates or migrates the database. A database that cannot be opened
+        now is no error (alarm writes are held, ``health`` says why); raises StoreError only if the store
+        process cannot start."""
         if self._opened:
             raise StoreError("a Store is opened once; make a new one to reopen the file")
         self._opened = True
-        path = self._settings.path
-        try:
-            migrate_file(path)
-            self._reader = ReadConnection(path)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the store at {path}: {exc}") from exc
-        self.outbox.attach(self._reader)
         try:
             self._process = StoreProcess.start(self._settings, self._serial)
             self._producer.attach(self._process.connect())
         except StoreError:
             self.close()
             raise
+        failure = self._process.failure_at_start
+        if not failure:
+            try:
+                self._read_connection()
+            except sqlite3.Error as exc:  # opened again on the next read
+                failure = f"not readable: {exc}"
+        if failure:
+            log.error("storage failed at start: alarms are raised and sent, their writes held until it recovers",
+                      extra={"db": str(self._settings.path), "error": failure})
 
     def close(self, timeout: float = 5.0) -> None:
         """Commit everything queued, stop the store process, close the read connection."""
@@ -235,6 +245,17 @@ class Store:
             stats.priority_pending_retry += producer.priority_depth
         return stats
 
+    def health(self) -> StorageHealth:
+        """Whether the database takes writes now, and what is held until it does."""
+        stats = self.stats
+        if not self.connected or self._process is None:
+            reason = "the store process is not running"
+        elif self._producer.remote_stats is None:  # not reported yet: as it was at start
+            reason = self._process.failure_at_start
+        else:
+            reason = stats.failure
+        return StorageHealth(not reason, reason, stats.priority_pending_retry, stats.spilled, stats.journal_lost)
+
     @property
     def connected(self) -> bool:
         """True while the store process is open and reachable (False before open, after close, if it died)."""
@@ -242,7 +263,9 @@ class Store:
 
     def queues(self) -> list[QueueStats]:
         """This process's channel to the store (``store.readings``: bulk, ``store.priority``: events), and the
-        store process's own bounded queues as it last reported them (``store.intake``, ``store.writer``)."""
+        store process's own bounded queues as it last reported them (``store.intake``, ``store.writer``, and
+        ``store.journal``: alarm writes held in memory while the database fails, lost when it is full and the
+        spill file cannot take them either)."""
         remote = self._producer.remote_stats or StoreStats()
         cap = self._settings.max_queued_readings
         return [
@@ -251,6 +274,8 @@ class Store:
                        remote.intake_shed, kind="bulk"),
             QueueStats("store.writer", remote.queue_depth, cap, remote.writer_high_water, remote.writer_enqueued,
                        remote.writer_shed, kind="bulk"),
+            QueueStats("store.journal", remote.journal_depth, self._settings.journal_max_items,
+                       remote.journal_high_water, remote.journal_held, remote.journal_lost, kind="events"),
         ]
 
     @property
@@ -266,9 +291,21 @@ class Store:
         return self._process.pid if self._process is not None else None
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
-        if self._reader is None:
-            raise StoreError("the store is not open")
         try:
-            return self._reader.query(sql, params)
+            return self._read_connection().query(sql, params)
         except sqlite3.Error as exc:
             raise StoreError(f"store read failed: {exc}") from exc
+
+    def _read_connection(self) -> ReadConnection:
+        """Opened on first use, so a database that could not be read at start is read once it can be."""
+        if self._reader is None:
+            if self._process is None:
+                raise StoreError("the store is not open")
+            reader = ReadConnection(self._settings.path)
+            try:
+                self.outbox.attach(reader)
+            except BaseException:
+                reader.close()
+                raise
+            self._reader = reader
+        return self._reader

@@ -6,18 +6,25 @@ append to deques, which never block. The thread commits three kinds of work:
 * priority items (alarm transitions, verdicts): committed as soon as the
   thread wakes, between reading batches too, with ``synchronous=FULL`` when
   ``fsync`` is on so an alarm that was announced survives a power cut, not
-  just a crash. On a disk error they stay queued, in order, and are retried
-  every pass: an announced alarm is never dropped for a full disk.
+  just a crash.
 * readings: rows already built (by the intake or a producer), inserted with
   ``executemany`` every ``flush_interval_s``, or as soon as ``batch_size`` of
-  them wait, in transactions of at most ``ROWS_PER_TRANSACTION`` rows. On a
-  disk error the rows are dropped and counted: producers never wait for the disk.
+  them wait, in transactions of at most ``ROWS_PER_TRANSACTION`` rows.
 * other writes (exposure minutes, fusion state, outbox marks): committed with
-  the timed flush; kept and retried on a disk error.
+  the timed flush.
 
 A priority commit waits at most for the reading transaction in flight (and a
 WAL checkpoint, which SQLite runs inside a commit every ~4 MB of WAL), so its
-latency does not grow with the backlog.
+latency does not grow with the backlog; the disk budget's step comes after it.
+
+When the database cannot be opened or written (disk full, I/O error,
+read-only, a lock held too long: ``is_transient``), the store fails safe
+instead of failing: ``stats.failure`` says why (until a commit succeeds
+again), alarm writes go to the journal (``journal.py``: memory and a spill
+file) in order, readings are shed and counted, other writes wait in memory up
+to ``max_queued_readings``. Every ``retry_interval_s`` (and at once for a
+flush) the writer opens the database again if it has to and replays the
+journal; live alarm writes are committed only after it, so order holds.
 """
 from __future__ import annotations
 
@@ -27,23 +34,24 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from edge_runtime.logs import LogThrottle
 
-from .connection import is_disk_full, is_transient, transaction
+from .connection import is_disk_full, is_transient
+from .journal import Journal, replay_mark
 from .rows import READING_SQL
+from .spill import Unit
 from .statements import Row, Write
 from .stats import StoreStats
+from .transactions import Transactions
 
 if TYPE_CHECKING:
     from .budget import DiskBudget
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Readings are committed in transactions of at most this many rows: an alarm
 # arriving mid-flush waits for one of them (~1 ms), not for a whole batch, and
@@ -71,17 +79,21 @@ class Writer:
     def __init__(
         self,
         stats: StoreStats,
+        journal: Journal,
         *,
         batch_size: int,
         flush_interval_s: float,
         max_queued_readings: int,
         fsync: bool,
+        retry_interval_s: float,
     ) -> None:
         self._stats = stats
+        self._journal = journal
         self._batch_size = batch_size
         self._interval = flush_interval_s
         self._max_queued = max_queued_readings
         self._fsync = fsync
+        self._retry_s = retry_interval_s
         self._readings: deque[Row] = deque()
         self._writes: deque[_Item] = deque()
         self._priority: deque[_Item] = deque()
@@ -92,8 +104,11 @@ class Writer:
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._opener: Callable[[], sqlite3.Connection] | None = None
+        self._tx: Transactions | None = None  # on the write connection, once it is open
         self._budget: DiskBudget | None = None
+        self._holding = False  # the database failed: hold, shed and wait for the next retry
+        self._retry_at = 0.0
         self._error_log = LogThrottle()
 
     # --- producer side: any thread, never blocks --------------------------------
@@ -140,9 +155,13 @@ class Writer:
 
     # --- lifecycle ---------------------------------------------------------------
 
-    def start(self, conn: sqlite3.Connection, budget: DiskBudget | None) -> None:
-        """Take ownership of ``conn`` (closed by :meth:`stop`) and start the thread."""
-        self._conn, self._budget = conn, budget
+    def start(self, opener: Callable[[], sqlite3.Connection], budget: DiskBudget | None) -> None:
+        """Open the database now if it can be (committing what earlier runs spilled), then start the thread.
+
+        ``opener`` returns a migrated write connection (closed by :meth:`stop`); a database it cannot open
+        now is not an error: the thread tries again every ``retry_interval_s``."""
+        self._opener, self._budget = opener, budget
+        self._recover()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -171,7 +190,6 @@ class Writer:
     # --- the thread ----------------------------------------------------------------
 
     def _run(self) -> None:
-        assert self._conn is not None
         next_flush = time.monotonic() + self._interval
         while True:
             self._wake.wait(max(0.0, next_flush - time.monotonic()))
@@ -180,49 +198,122 @@ class Writer:
                 waiters, self._waiters = self._waiters, []
             stopping = self._stopping
             try:
-                ok = self._commit_priority()
                 now = time.monotonic()
                 timed = now >= next_flush
                 if timed:
                     next_flush = now + self._interval
-                drain = timed or stopping or bool(waiters)
-                ok = self._write_readings(drain) and ok
-                if drain:
-                    ok = self._commit_items(self._writes, durable=False) and ok
-                self._budget_step()
+                ok = self._pass(drain=timed or stopping or bool(waiters), retry_now=stopping or bool(waiters))
             except Exception:  # a bug here must not kill the only writer
                 ok = False
                 if self._error_log.ready():
                     log.exception("store writer pass failed")
+            self._stats.priority_pending_retry = len(self._journal)
             for waiter in waiters:
-                waiter.ok = ok and not self._priority
+                waiter.ok = ok and not self._priority and not self._journal
                 waiter.done.set()
             if stopping:
                 break
         self._close()
 
+    def _pass(self, *, drain: bool, retry_now: bool) -> bool:
+        """One round of commits; while the database fails, hold instead (and retry when it is time)."""
+        if self._holding and not ((retry_now or time.monotonic() >= self._retry_at) and self._recover()):
+            self._hold()
+            return False
+        ok = self._commit_priority()
+        ok = self._write_readings(drain) and ok
+        if drain:
+            ok = self._commit_writes() and ok
+        self._budget_step()
+        if self._holding:
+            self._hold()
+            return False
+        return ok
+
     def _close(self) -> None:
-        assert self._conn is not None
-        if self._priority:
-            log.error("store closing with %d alarm writes that never reached the disk", len(self._priority))
+        if self._journal:
+            log.error("store closing with %d alarm writes the database never took: the spill file keeps them for "
+                      "the next run, except %d held in memory only, which are lost",
+                      len(self._journal), self._journal.unspilled)
+        self._journal.close()
+        if self._tx is None:
+            return
         try:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._tx.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
             log.warning("final WAL checkpoint failed: %s", exc)
-        self._conn.close()
+        self._tx.conn.close()
+
+    # --- failing safe ----------------------------------------------------------------
+
+    def _recover(self) -> bool:
+        """Open the database if it is not, then commit what the journal holds, oldest first; False if it
+        still fails (the failure is recorded and retried later)."""
+        try:
+            if self._tx is None:
+                assert self._opener is not None
+                self._tx = Transactions(self._opener(), self._stats, on_commit=self._writable)
+                self._writable()
+            replayed = self._journal.replay(self._commit_held, partial(replay_mark, self._tx.conn))
+        except (OSError, sqlite3.Error) as exc:
+            self._fail(exc)
+            return False
+        if replayed:
+            log.warning("held alarm writes committed", extra={"replayed": replayed})
+        self._holding = False
+        return True
+
+    def _commit_held(self, units: deque[Unit]) -> None:
+        self._transactions().commit_queue(units, durable=self._fsync)
+
+    def _hold(self) -> None:
+        """While the database fails: alarm writes to the journal in order, readings shed (counted), other
+        writes kept up to the bound (the oldest go first)."""
+        while self._priority:
+            self._journal.hold(self._priority.popleft().writes)
+        self._no_priority.set()
+        stats = self._stats
+        shed = len(self._readings)
+        for _ in range(shed):
+            self._readings.popleft()
+        excess = max(len(self._writes) - self._max_queued, 0)
+        for _ in range(excess):
+            self._writes.popleft()
+        stats.writer_shed += shed
+        stats.dropped_on_error += shed + excess
+
+    def _fail(self, exc: OSError | sqlite3.Error) -> None:
+        """The database cannot take writes: hold until ``retry_interval_s`` from now."""
+        if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
+            self._make_room()
+        self._holding = True
+        self._retry_at = time.monotonic() + self._retry_s
+        stats = self._stats
+        if not stats.failure:
+            log.error("storage failed: alarm writes are held (journal, spill file), readings shed, until it "
+                      "takes writes again", extra={"error": str(exc), "retry_s": self._retry_s})
+        stats.failure = str(exc) or type(exc).__name__
+
+    def _writable(self) -> None:
+        """Something was opened or committed: the failure, if any, is over."""
+        if self._stats.failure:
+            log.warning("storage writable again", extra={"was": self._stats.failure})
+            self._stats.failure = ""
+
+    # --- commits ---------------------------------------------------------------------
 
     def _write_readings(self, drain: bool) -> bool:
         """Commit what is queued if it is time (``drain``) or a full batch is waiting."""
         ok = True
         queued = len(self._readings)
         remaining = queued if drain or queued >= self._batch_size else 0
-        while remaining > 0:
+        while remaining > 0 and not self._holding:
             n = min(remaining, ROWS_PER_TRANSACTION)
             remaining -= n
             ok = self._commit_readings(n) and ok
-            self._budget_step()  # eviction keeps pace with ingest, chunk for chunk
-            if self._priority:  # alarms never wait behind a reading backlog
+            if self._priority:  # alarms never wait behind a reading backlog, nor behind eviction
                 ok = self._commit_priority() and ok
+            self._budget_step()  # eviction keeps pace with ingest, chunk for chunk
         return ok
 
     def _commit_readings(self, n: int) -> bool:
@@ -231,120 +322,64 @@ class Writer:
         try:
             self._insert_readings(rows)
         except sqlite3.Error as exc:
-            if not (is_disk_full(exc) and self._make_room()):
-                return self._dropped(exc, len(rows))
-            try:
-                self._insert_readings(rows)
-            except sqlite3.Error as retry_exc:
-                return self._dropped(retry_exc, len(rows))
+            if is_disk_full(exc) and self._make_room():
+                try:
+                    self._insert_readings(rows)
+                    return True
+                except sqlite3.Error as retry_exc:
+                    exc = retry_exc
+            if is_transient(exc):
+                self._fail(exc)
+            return self._transactions().dropped(exc, len(rows))
         return True
 
     def _insert_readings(self, rows: list[Row]) -> None:
-        cursor = self._timed(lambda conn: conn.executemany(READING_SQL, rows), durable=False)
+        cursor = self._transactions().run(lambda conn: conn.executemany(READING_SQL, rows), durable=False)
         self._stats.batches += 1
         self._stats.count_written("readings", cursor.rowcount)
 
     def _commit_priority(self) -> bool:
-        """Commit the alarm writes; bulk work resumes after the attempt (a failed one is retried next pass)."""
-        ok = self._commit_items(self._priority, durable=self._fsync)
-        if not ok or not self._priority:
-            self._no_priority.set()
-        return ok
-
-    def _commit_items(self, queue: deque[_Item], *, durable: bool) -> bool:
-        """Commit every queued item in one transaction; on a disk error put them back."""
-        if not queue:
-            return True
-        items = [queue.popleft() for _ in range(len(queue))]
-        try:
-            self._timed(lambda conn: _execute(conn, items), durable=durable)
-        except sqlite3.Error as exc:
-            if not is_transient(exc):
-                # A write the database refuses would block every later one: find it, drop it.
-                return self._commit_one_by_one(queue, items, durable=durable)
-            self._keep_for_retry(queue, items, exc)
+        """Commit the alarm writes; bulk work resumes after the attempt (a failed one holds them)."""
+        if self._holding:
             return False
-        self._count(items, priority=queue is self._priority)
-        return True
-
-    def _commit_one_by_one(self, queue: deque[_Item], items: list[_Item], *, durable: bool) -> bool:
-        ok = True
-        for i, item in enumerate(items):
-            try:
-                self._timed(partial(_execute, items=(item,)), durable=durable)
-            except sqlite3.Error as exc:
-                if is_transient(exc):
-                    self._keep_for_retry(queue, items[i:], exc)
-                    return False
-                log.error("dropping writes the database refuses (%s): %r", exc, item.writes)
-                ok = self._dropped(exc, len(item.writes))
-            else:
-                self._count([item], priority=queue is self._priority)
+        try:
+            committed, ok = self._transactions().commit_queue(self._priority, durable=self._fsync)
+        except sqlite3.Error as exc:
+            self._fail(exc)
+            return False
+        finally:
+            if self._holding or not self._priority:
+                self._no_priority.set()
+        self._count_latency(committed)
         return ok
 
-    def _keep_for_retry(self, queue: deque[_Item], items: list[_Item], exc: sqlite3.Error) -> None:
-        if is_disk_full(exc):
-            self._make_room()
-        queue.extendleft(reversed(items))
-        self._stats.priority_pending_retry = len(self._priority)
-        if self._error_log.ready():
-            log.error("store write failed (%s); %d writes kept for retry", exc, len(queue))
-
-    def _count(self, items: Sequence[_Item], *, priority: bool) -> None:
-        stats = self._stats
-        for item in items:
-            for write in item.writes:
-                stats.count_written(write.table, 1)
-        if priority:
-            now = time.perf_counter()
-            for item in items:
-                latency_ms = (now - item.queued_at) * 1000
-                stats.priority_latency_ms_total += latency_ms
-                stats.priority_latency_ms_max = max(stats.priority_latency_ms_max, latency_ms)
-            stats.priority_commits += len(items)
-            stats.priority_pending_retry = len(self._priority)
-
-    def _timed(self, body: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
-        """Run ``body`` in a transaction, FULL-synced when ``durable``, and time it."""
-        conn = self._conn
-        assert conn is not None
-        started = time.perf_counter()
-        if durable:
-            conn.execute("PRAGMA synchronous=FULL")
+    def _commit_writes(self) -> bool:
+        if self._holding:
+            return False
         try:
-            with transaction(conn):
-                result = body(conn)
-        except sqlite3.Error:
-            self._stats.write_errors += 1
-            raise
-        finally:
-            if durable:
-                with suppress(sqlite3.Error):
-                    conn.execute("PRAGMA synchronous=NORMAL")
-        elapsed_ms = (time.perf_counter() - started) * 1000
+            return self._transactions().commit_queue(self._writes, durable=False)[1]
+        except sqlite3.Error as exc:
+            self._fail(exc)
+            return False
+
+    def _count_latency(self, items: Sequence[_Item]) -> None:
+        """Live alarm writes: from the producer's put to the commit."""
         stats = self._stats
-        stats.transactions += 1
-        stats.write_ms_total += elapsed_ms
-        stats.write_ms_max = max(stats.write_ms_max, elapsed_ms)
-        return result
+        now = time.perf_counter()
+        for item in items:
+            latency_ms = (now - item.queued_at) * 1000
+            stats.priority_latency_ms_total += latency_ms
+            stats.priority_latency_ms_max = max(stats.priority_latency_ms_max, latency_ms)
+        stats.priority_commits += len(items)
+
+    def _transactions(self) -> Transactions:
+        if self._tx is None:  # never opened: why is in stats.failure
+            raise sqlite3.OperationalError("the database is not open")
+        return self._tx
 
     def _budget_step(self) -> None:
-        if self._budget is not None:
-            assert self._conn is not None
-            self._budget.step(self._conn)
+        if self._budget is not None and self._tx is not None and not self._holding:
+            self._budget.step(self._tx.conn)
 
     def _make_room(self) -> bool:
-        assert self._conn is not None
-        return self._budget is not None and self._budget.make_room(self._conn)
-
-    def _dropped(self, exc: sqlite3.Error, rows: int) -> bool:
-        self._stats.dropped_on_error += rows
-        if self._error_log.ready():
-            log.error("store write failed (%s); %d rows dropped (total %d)", exc, rows, self._stats.dropped_on_error)
-        return False
-
-
-def _execute(conn: sqlite3.Connection, items: Sequence[_Item]) -> None:
-    for item in items:
-        for write in item.writes:
-            conn.execute(write.sql, write.params)
+        return self._budget is not None and self._tx is not None and self._budget.make_room(self._tx.conn)

@@ -1,18 +1,25 @@
 """Disk budget: what goes first, what never goes, and a file that stops growing."""
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import statistics
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from edge_runtime.alarms.model import AlarmState, Priority, TransitionCause, Verdict
 from edge_runtime.store import Store
-from edge_runtime.store.budget import DiskBudget
+from edge_runtime.store.budget import DiskBudget, byte_limit
 from edge_runtime.store.connection import connect
+from edge_runtime.store.migrations import open_migrated
 from edge_runtime.store.stats import StoreStats
 
-from .conftest import StoreFactory, gas, make_alarm, transition
+from .conftest import StoreFactory, gas, make_alarm, probe, transition, wait_for
+
+MiB = 1024 * 1024
 
 
 def raise_and_close(store: Store, alarm_id: str, priority: Priority, verdict: Verdict | None = None) -> None:
@@ -130,3 +137,64 @@ def test_a_lowered_budget_shrinks_the_file(make_store: StoreFactory, db_path: Pa
         smaller.flush()
     smaller.close()
     assert os.path.getsize(db_path) <= big // 4
+
+
+@pytest.mark.parametrize(("file_mb", "free_mb", "limit_mb"), [
+    (10, 1000, 512),  # plenty of disk: the budget
+    (10, 100, 46),  # the disk is the smaller: what leaves min_free_bytes (64 MiB) free, the file's own bytes included
+    (100, 5, 41),  # min_free_bytes larger than the free space: the file has to give some back
+    (10, 5, 0),  # ... and more than the file could give: 0, everything that may go goes (never negative)
+])
+def test_the_limit_is_the_budget_or_what_leaves_min_free_bytes_free(file_mb: int, free_mb: int, limit_mb: int) -> None:
+    assert byte_limit(512 * MiB, file_mb * MiB, free_mb * MiB, 64 * MiB) == limit_mb * MiB
+
+
+def test_over_the_limit_with_nothing_to_evict_says_so_with_the_real_limit(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = open_migrated(db_path)
+    budget = DiskBudget(db_path, 512 * MiB, StoreStats(), min_free_bytes=1 << 60, chunk_rows=100)  # > any disk
+    with caplog.at_level(logging.INFO, logger="edge_runtime.store.budget"):
+        budget.step(conn)
+    conn.close()
+    [starting, stuck] = [r for r in caplog.records if r.name == "edge_runtime.store.budget"]
+    assert "over its limit of 0" in starting.getMessage()
+    assert "over its limit of 0, and nothing left may be evicted" in stuck.getMessage()
+    assert stuck.__dict__["budget"] == 512 * MiB and stuck.__dict__["min_free_bytes"] == 1 << 60
+
+
+def test_a_stage_found_empty_is_not_queried_again_until_the_marks_move(make_store: StoreFactory, db_path: Path) -> None:
+    store = make_store()
+    for i in range(300):
+        store.record_observation(gas(ts=float(i)))
+    store.record_transition(transition(make_alarm("open")))
+    store.close()
+    conn = connect(db_path)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    budget = DiskBudget(db_path, 1, StoreStats(), min_free_bytes=0, chunk_rows=100)
+    for _ in range(3):  # nothing synced: each step goes to the last resort, unsynced readings
+        assert budget.make_room(conn)
+    closed_alarm_queries = [s for s in statements if "FROM alarms AS a" in s]
+    assert len(closed_alarm_queries) == 1
+    conn.execute("INSERT INTO outbox (tbl, synced_id, synced_ts) VALUES ('alarms', 1, 0)")  # the sync agent moved on
+    budget.make_room(conn)
+    assert len([s for s in statements if "FROM alarms AS a" in s]) == 2
+    conn.close()
+
+
+def test_alarm_commits_stay_fast_while_evicting(make_store: StoreFactory, db_path: Path) -> None:
+    """Over a small budget the store evicts all the time, in short steps after each alarm commit."""
+    store = make_store(max_bytes=MiB, min_free_bytes=0, batch_size=500)
+    latencies = []
+    with probe(db_path) as conn:
+        for burst in range(30):
+            for i in range(2_000):
+                store.record_observation(gas(ts=burst * 2_000.0 + i))
+            store.record_transition(transition(make_alarm(f"a{burst}")))
+            latencies.append(wait_for(
+                lambda b=burst: conn.execute("SELECT 1 FROM transitions WHERE alarm_id = ?", (f"a{b}",)).fetchone(),
+                timeout=5))
+    assert store.flush()
+    assert store.stats.evicted.get("readings", 0) > 20_000  # it really was evicting
+    assert statistics.median(latencies) < 0.05, latencies  # typically a few ms; room for a busy CI machine

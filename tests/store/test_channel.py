@@ -87,7 +87,7 @@ def test_before_open_the_channel_holds_up_to_its_bound(db_path) -> None:
             store.record_observation(gas())
         for i in range(5):
             store.record_transition(transition(make_alarm(f"a{i}")))
-        readings, priority, intake, writer = store.queues()
+        readings, priority, intake, writer, journal = store.queues()
         assert (readings.name, readings.depth, readings.shed) == ("store.readings", 10, 15)
         assert (intake.name, intake.depth, writer.name, writer.depth) == ("store.intake", 0, "store.writer", 0)
         assert (priority.name, priority.depth, priority.capacity) == ("store.priority", 5, 0)
@@ -110,13 +110,15 @@ def test_stats_and_queue_figures_after_a_flush(store: Store) -> None:
     assert stats.priority_commits == 1 and stats.priority_latency_ms_max > 0  # measured from record_transition
     assert stats.queue_depth == store.queue_depth == 0
     assert (stats.dropped_overflow, stats.record_errors, stats.priority_pending_retry) == (0, 0, 0)
-    readings, priority, intake, writer = store.queues()
+    readings, priority, intake, writer, journal = store.queues()
     assert (readings.kind, readings.capacity, readings.enqueued, readings.depth) == ("bulk", 20_000, 300, 0)
     assert (priority.kind, priority.enqueued, priority.depth) == ("events", 2, 0)
     # the store process's own queues, as it reported them with the flush reply
     assert (intake.name, intake.kind, intake.capacity, intake.enqueued, intake.shed) == ("store.intake", "bulk",
                                                                                        20_000, 300, 0)
     assert (writer.name, writer.enqueued, writer.depth, writer.shed) == ("store.writer", 300, 0, 0)
+    assert (journal.name, journal.kind, journal.capacity, journal.depth, journal.shed) == ("store.journal", "events",
+                                                                                         10_000, 0, 0)
 
 
 def test_ctrl_c_does_not_stop_the_store_process(store: Store) -> None:

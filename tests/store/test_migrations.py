@@ -12,7 +12,8 @@ from edge_runtime.store.migrations import MIGRATIONS, migrate
 
 from .conftest import StoreFactory, probe
 
-TABLES = {"readings", "exposure_minutes", "alarms", "transitions", "verdicts", "fusion_state", "outbox"}
+TABLES = {"readings", "exposure_minutes", "alarms", "transitions", "verdicts", "fusion_state", "outbox",
+          "spill_replayed"}
 
 
 def applied(path: Path) -> list[tuple[str, str]]:
@@ -35,7 +36,7 @@ def test_opening_twice_applies_each_migration_once(make_store: StoreFactory, db_
 
 def test_migrate_is_a_no_op_on_a_current_database(db_path: Path) -> None:
     db = Database(connect(db_path), execute_plugins=False)
-    assert migrate(db) == migrate(db) == ["0001_initial", "0002_dashboard"]
+    assert migrate(db) == migrate(db) == ["0001_initial", "0002_dashboard", "0003_spill_replayed"]
     assert MIGRATIONS.pending(db) == []
     db.close()
 

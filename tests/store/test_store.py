@@ -1,4 +1,4 @@
-"""Facade contract: the loop-side calls never raise; open() fails loudly."""
+"""Facade contract: the loop-side calls never raise; a database that cannot be opened does not stop open()."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,7 @@ from edge_runtime.config.devices import StorageSettings
 from edge_runtime.store import Store, StoreError
 from firmware_bridge.readings import Gas, GasSample, Observation
 
-from .conftest import StoreFactory, gas, make_alarm, transition
+from .conftest import StoreFactory, gas, make_alarm, transition, wait_for
 
 
 def test_calls_after_close_are_counted_not_raised(store: Store) -> None:
@@ -44,10 +44,20 @@ def test_a_reading_that_cannot_be_encoded_spoils_only_itself(store: Store) -> No
     assert store.stats.record_errors == 1
 
 
-def test_open_fails_loudly_when_the_file_cannot_be_a_database(tmp_path: Path) -> None:
+def test_a_file_that_cannot_be_a_database_is_a_storage_failure_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "site.db").write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match=r"site\.db"):
-        Store(StorageSettings(path=tmp_path / "site.db")).open()
+    store = Store(StorageSettings(path=tmp_path / "site.db", spill_path=tmp_path / "spill"))
+    try:
+        store.open()  # the alarm path starts all the same
+        health = store.health()
+        assert not health.writable and "not a database" in health.reason
+        store.record_transition(transition(make_alarm("held")))
+        wait_for(lambda: store.health().held == 1)
+        assert store.health().spilled == 1 and len(list((tmp_path / "spill").glob("site.db.spill-*.jsonl"))) == 1
+        with pytest.raises(StoreError, match="not a database"):
+            store.load_open_alarms()
+    finally:
+        store.close()
 
 
 def test_reads_need_an_open_store(tmp_path: Path) -> None:

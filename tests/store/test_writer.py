@@ -14,6 +14,7 @@ from edge_runtime.config.devices import StorageSettings
 from edge_runtime.store import Store
 from edge_runtime.store.connection import connect
 from edge_runtime.store.intake import Intake
+from edge_runtime.store.journal import Journal
 from edge_runtime.store.messages import Batch
 from edge_runtime.store.migrations import migrate
 from edge_runtime.store.rows import TRANSITION_SQL, reading_row, transition_row
@@ -111,7 +112,8 @@ def test_the_store_process_queues_are_bounded_and_counted() -> None:
     """Intake (batches waiting to be decoded) and writer (rows waiting for SQLite) each stop at the bound
     and count what they shed, whatever the input rate, while the CPU or the disk is behind (not started)."""
     stats = StoreStats()
-    writer = Writer(stats, batch_size=100, flush_interval_s=0.05, max_queued_readings=50, fsync=False)
+    writer = Writer(stats, Journal(stats, max_items=10, spill=None), batch_size=100, flush_interval_s=0.05,
+                    max_queued_readings=50, fsync=False, retry_interval_s=1.0)
     writer.put_rows([reading_row(gas(ts=float(i))) for i in range(80)])
     assert (writer.queue_depth, stats.writer_enqueued, stats.writer_shed, stats.writer_high_water) == (50, 50, 30, 50)
     intake = Intake(writer, stats, (), sample_s=0, max_queued=20)
@@ -122,8 +124,9 @@ def test_the_store_process_queues_are_bounded_and_counted() -> None:
 
 
 def writer_on(conn: sqlite3.Connection, stats: StoreStats) -> Writer:
-    writer = Writer(stats, batch_size=100, flush_interval_s=0.05, max_queued_readings=1000, fsync=True)
-    writer.start(conn, budget=None)
+    writer = Writer(stats, Journal(stats, max_items=100, spill=None), batch_size=100, flush_interval_s=0.05,
+                    max_queued_readings=1000, fsync=True, retry_interval_s=0.5)
+    writer.start(lambda: conn, budget=None)
     return writer
 
 

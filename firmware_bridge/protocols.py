@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from firmware_bridge.codecs.gateway import decode_gateway
 from firmware_bridge.codecs.hrm import decode_hrm
 from firmware_bridge.codecs.modbus_detector import decode_rtu_response
-from firmware_bridge.codecs.nmea import decode_nmea
+from firmware_bridge.codecs.nmea_epoch import NmeaEpoch
 from firmware_bridge.codecs.winsen import decode_winsen
 from firmware_bridge.errors import CodecError
 from firmware_bridge.framing import DelimitedFramer, Framer, HexLineFramer, NmeaFramer, WinsenFramer
@@ -40,17 +40,31 @@ class Decoded:
     address: int | None = None
 
 
+Decode = Callable[[bytes], list[Decoded]]
+
+
 @dataclass(frozen=True, slots=True)
 class ProtocolSpec:
-    """How to frame and decode one protocol: ``decode`` returns the frame's readings (often none or one)."""
+    """How to frame and decode one protocol: each stream gets its own framer and decoder (an NMEA
+    receiver's decoder keeps the date and speed of its current cycle); a decoder returns the
+    frame's readings (often none or one)."""
 
     name: str
     new_framer: Callable[[], Framer]
-    decode: Callable[[bytes], list[Decoded]]
+    new_decoder: Callable[[], Decode]
 
 
 def _single(reading: Reading | None) -> list[Decoded]:
     return [] if reading is None else [Decoded(reading)]
+
+
+def _stateless(decode: Decode) -> Callable[[], Decode]:
+    return lambda: decode
+
+
+def _nmea_receiver() -> Decode:
+    epoch = NmeaEpoch()
+    return lambda frame: _single(epoch(frame))
 
 
 def _decode_gateway(frame: bytes) -> list[Decoded]:
@@ -61,11 +75,12 @@ def _decode_gateway(frame: bytes) -> list[Decoded]:
 PROTOCOLS: dict[str, ProtocolSpec] = {
     spec.name: spec
     for spec in (
-        ProtocolSpec("nmea", NmeaFramer, lambda frame: _single(decode_nmea(frame))),
-        ProtocolSpec("winsen", WinsenFramer, lambda frame: [Decoded(decode_winsen(frame))]),
-        ProtocolSpec("gateway", DelimitedFramer, _decode_gateway),
-        ProtocolSpec("hrm", HexLineFramer, lambda frame: [Decoded(decode_hrm(frame))]),
-        ProtocolSpec("modbus", HexLineFramer, lambda frame: [Decoded(s) for s in decode_rtu_response(frame)]),
+        ProtocolSpec("nmea", NmeaFramer, _nmea_receiver),
+        ProtocolSpec("winsen", WinsenFramer, _stateless(lambda frame: [Decoded(decode_winsen(frame))])),
+        ProtocolSpec("gateway", DelimitedFramer, _stateless(_decode_gateway)),
+        ProtocolSpec("hrm", HexLineFramer, _stateless(lambda frame: [Decoded(decode_hrm(frame))])),
+        ProtocolSpec("modbus", HexLineFramer,
+                     _stateless(lambda frame: [Decoded(s) for s in decode_rtu_response(frame)])),
     )
 }
 
@@ -95,7 +110,7 @@ class StreamDecoder:
             raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
         self.protocol = protocol
         self._framer = spec.new_framer()
-        self._decode = spec.decode
+        self._decode = spec.new_decoder()
         self.stats = StreamStats()
 
     def feed(self, data: bytes) -> list[Decoded]:

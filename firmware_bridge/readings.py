@@ -51,7 +51,7 @@ class GpsFix:
     """
 
     talker: str
-    sentence: str  # "GGA" | "RMC" | "GSA"
+    sentence: str  # "GGA" | "RMC" | "GLL" | "GSA"
     fix_valid: bool
     lat: float | None = None
     lon: float | None = None

@@ -30,8 +30,8 @@ carry its checksum and every number must look like a number. Choices, and why:
   optional), GLL through 6, the status (FAA mode optional), GSA through 17.
   Shorter ones raise :class:`CodecError`; GPSD drops them, so neither has a fix.
 * **No state**: a GLL or GGA fix carries its own time of day, not ZDA's date,
-  and no VTG speed; consumers combine sentences (the position tracker keeps
-  GSA's HDOP for the next fix).
+  and no VTG speed; ``nmea_epoch.NmeaEpoch`` (a serial port's stream decoder)
+  adds those, and the position tracker keeps GSA's HDOP for the next fix.
 * Sentences of other types (GSV, VTG, ZDA, proprietary ``$P...``, AIS ``!``)
   with a good checksum return ``None``: they are not errors.
 
@@ -146,6 +146,21 @@ def nmea_checksum(body: bytes) -> int:
 
 def decode_nmea(sentence: bytes) -> GpsFix | None:
     """Decode one sentence (with or without CR LF) into a fix, or ``None`` for other types."""
+    body = checked_body(sentence)
+    if body is None:
+        return None
+    handler = _HANDLERS.get(body[2:5])
+    if handler is None:
+        return None
+    talker = body[:2]
+    if not (talker.isalpha() and talker.isupper()):
+        raise CodecError(f"bad NMEA talker {talker!r}")
+    return handler(talker.decode("ascii"), body)
+
+
+def checked_body(sentence: bytes) -> bytes | None:
+    """The body between ``$`` and ``*`` of a sentence whose checksum holds; ``None`` for AIS and
+    proprietary sentences; :class:`CodecError` for anything that is not a whole sentence."""
     if type(sentence) is not bytes:
         sentence = bytes(sentence)
     if sentence[-1:] == b"\n":
@@ -165,13 +180,7 @@ def decode_nmea(sentence: bytes) -> GpsFix | None:
         raise CodecError("NMEA checksum mismatch")
     if sentence[0] != 0x24 or body[0] == 0x50 or body[5:6] not in (b",", b""):
         return None  # '!' AIS, 'P' proprietary, or an address that is not talker + 3 letters
-    handler = _HANDLERS.get(body[2:5])
-    if handler is None:
-        return None
-    talker = body[:2]
-    if not (talker.isalpha() and talker.isupper()):
-        raise CodecError(f"bad NMEA talker {talker!r}")
-    return handler(talker.decode("ascii"), body)
+    return body
 
 
 def _gga(talker: str, body: bytes) -> GpsFix:

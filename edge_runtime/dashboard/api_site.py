@@ -9,7 +9,7 @@ from aiohttp import hdrs, web
 from .api import ApiError, ApiRegistry
 from .keys import DAEMON, DASHBOARD
 from .roles import Role
-from .schemas import CameraList, LoadOut, QueueOut, SitePlan, WorkerCard, WorkerList
+from .schemas import CameraList, LoadOut, QueueOut, SitePlan, StorageOut, WorkerCard, WorkerList
 from .site_view import camera_list, site_plan, worker_card, worker_list
 
 if TYPE_CHECKING:
@@ -70,10 +70,13 @@ async def get_camera_frame(request: web.Request, camera_id: str) -> web.Response
 
 
 async def get_load(request: web.Request) -> LoadOut:
-    """The node's bounded queues and what the overload policy shed (routine telemetry, never events)."""
-    queues = _daemon(request).queues()
+    """The node's bounded queues, what the overload policy shed (routine telemetry, never events), and
+    whether storage takes writes."""
+    daemon = _daemon(request)
+    queues = daemon.queues()
     return LoadOut(shedding=any(q.shedding for q in queues), shed=sum(q.shed for q in queues),
-                   queues=[QueueOut.model_validate(q.as_dict()) for q in queues])
+                   queues=[QueueOut.model_validate(q.as_dict()) for q in queues],
+                   storage=StorageOut.model_validate(daemon.store.health().as_dict()))
 
 
 def _newest_jpeg(vision: "VisionSupervisor", camera_id: str) -> tuple[bytes, float] | None:
@@ -92,7 +95,7 @@ def register(api: ApiRegistry) -> None:
     route("GET", "/workers", role=Role.VIEWER, summary="All workers now", tag="site", response=WorkerList)(get_workers)
     route("GET", "/workers/{worker_id}", role=Role.VIEWER, summary="One worker with trends", tag="site",
           response=WorkerCard, errors=(404,))(get_worker)
-    route("GET", "/load", role=Role.VIEWER, summary="Queues and load shedding", tag="site",
+    route("GET", "/load", role=Role.VIEWER, summary="Queues, load shedding and storage", tag="site",
           response=LoadOut)(get_load)
     route("GET", "/cameras", role=Role.VIEWER, summary="Cameras", tag="cameras", response=CameraList)(get_cameras)
     route("GET", "/cameras/{camera_id}/frame.jpg", role=Role.VIEWER, summary="A camera's newest annotated frame",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from edge_runtime.queue_stats import QueueStats
     from edge_runtime.sensors import PortHealth
     from edge_runtime.store import StoreStats
+    from edge_runtime.store.health import StorageHealth
 
 E = TypeVar("E")
 
@@ -48,6 +49,8 @@ class SensorHealth(Protocol):
 class StoreView(Protocol):
     @property
     def stats(self) -> StoreStats: ...
+
+    def health(self) -> StorageHealth: ...
 
 
 class TelemetryView(Protocol):

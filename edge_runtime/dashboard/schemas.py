@@ -183,10 +183,19 @@ class QueueOut(BaseModel):
     shed: int = Field(description="Routine items dropped or coalesced into a newer one since start")
 
 
+class StorageOut(BaseModel):
+    writable: bool = Field(description="The database takes writes; alarms are raised and sent either way")
+    reason: str = Field(description="Why it does not (empty while it does)")
+    held: int = Field(description="Alarm writes held (memory, spill file) until the database takes them")
+    spilled: int = Field(description="Alarm writes appended to a spill file since start")
+    lost: int = Field(description="Alarm writes kept nowhere: the journal was full and the spill file unwritable")
+
+
 class LoadOut(BaseModel):
     shedding: bool = Field(description="Some queue has shed routine data since start (the overload policy at work)")
     shed: int = Field(description="Routine items shed since start, all queues")
     queues: list[QueueOut]
+    storage: StorageOut
 
 
 # -- alarms ----------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import pytest
 from edge_runtime.demo import CONTROL_ROOM
 from edge_runtime.local_broker import free_port
 from tests.broker import Mosquitto, Received, Subscriber
+from tests.dashboard.harness import signed_in, with_accounts
 from tests.e2e.harness import DaemonProcess, SimSite, is_alarm_record, is_alert, payload, topic
 from tests.store.tmpfs import Tmpfs, mounted_tmpfs
 
@@ -42,8 +43,8 @@ async def full_disk_site(tmp_path: Path, mosquitto: Mosquitto, disk: Tmpfs) -> t
     storage = config.storage.model_copy(update={
         "path": disk.path / "site.db", "spill_path": tmp_path / "spill", "min_free_bytes": 0, "retry_interval_s": 0.5,
     })
-    site.config = config.model_copy(update={"storage": storage,
-                                            "http": config.http.model_copy(update={"port": http_port})})
+    site.config = with_accounts(config.model_copy(update={
+        "storage": storage, "http": config.http.model_copy(update={"port": http_port})}))
     return site, DaemonProcess(site.write_config(), tmp_path / "daemon.log"), http_port
 
 
@@ -112,6 +113,9 @@ async def test_a_full_disk_still_alarms_and_every_held_transition_is_stored_once
                                      and payload(m).get("acked_by") == CONTROL_ROOM, timeout=10)
             held = await readyz(port, lambda r: int(storage(r)["held"]) > 5, 10, "alarm writes held")  # type: ignore[call-overload]
             assert storage(held)["lost"] == 0 and list((tmp_path / "spill").glob("site.db.spill-*.jsonl"))
+            async with signed_in(f"http://127.0.0.1:{port}", "vera") as viewer:  # what the live page's banner shows
+                status, load = await viewer.get("/api/v1/load")
+            assert status == 200 and load["storage"]["writable"] is False and load["storage"]["reason"]
 
             disk.free()
             await readyz(port, lambda r: storage(r)["writable"] is True and storage(r)["held"] == 0, 30,

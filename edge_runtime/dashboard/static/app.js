@@ -77,6 +77,7 @@ async function loadLoad() {
   const banner = $("load-banner");
   const recent = lastShed !== null && load.shed > lastShed;
   lastShed = load.shed;
+  showStorage(load.storage);
   banner.hidden = !load.shedding;
   banner.classList.toggle("active", recent);
   document.body.dataset.shedding = recent ? "now" : load.shedding ? "since-start" : "no";
@@ -85,6 +86,18 @@ async function loadLoad() {
   banner.textContent = recent
     ? `Overload: routine telemetry is being coalesced (${load.shed} readings shed, ${where}). Alarms and events are not affected.`
     : `Load: ${load.shed} routine readings were coalesced since start (${where}); none now. Alarms and events were not affected.`;
+}
+
+// -- storage: alarms are raised without it, but their history is only held while it fails ----------
+
+function showStorage(storage) {
+  const banner = $("storage-banner");
+  banner.hidden = storage.writable;
+  document.body.dataset.storage = storage.writable ? "ok" : "failed";
+  if (storage.writable) return;
+  const lost = storage.lost ? ` ${storage.lost} could not be kept anywhere.` : "";
+  banner.textContent = `Storage failed (${storage.reason}): alarms are still raised and sent, but their history `
+    + `(${storage.held} alarm changes) is only held until the database takes writes again.${lost}`;
 }
 
 function resync() {

@@ -192,6 +192,7 @@ export const KIND_LABEL = {
   panic: "Panic button", check_in_missed: "Missed check-in", low_battery: "Low battery", link_lost: "Link lost",
   no_position: "No position", geofence: "Geofence", proximity: "Proximity", camera_intruder: "Intruder (camera)",
   ppe_missing: "PPE missing", person_down: "Person down (camera)", camera_offline: "Camera offline",
+  storage_failed: "Storage failed",
 };
 
 export const HAZARD_LABEL = {

@@ -5,10 +5,13 @@ One append-only file per store process run
 (default: the database's directory; one on another file system keeps working
 when the database's disk is full). Each line is one unit of writes that
 commit together (an alarm row, its transition, its verdict), written and
-fsync'd before the next: ``{"seq": N, "writes": [[table, params], ...]}``.
-Only the alarm statements are spilled, by table name, so a file read back can
-run nothing else. The journal (``journal.py``) replays the files of earlier
-runs, oldest first, then this run's, and removes each once it is committed.
+fsync'd before the next: ``{"seq": N, "writes": [[table, {column: value}],
+...]}``. Only the alarm statements are spilled, and a line names its table
+and columns, not SQL: read back, it becomes an INSERT into one of the three
+alarm tables with bound values, so a file can run nothing else, and a file
+written before a migration added columns still replays (they take their
+defaults). The journal (``journal.py``) replays the files of earlier runs,
+oldest first, then this run's, and removes each once it is committed.
 
 A line that cannot be written (no space, no directory, past ``max_bytes``)
 is not an error: the unit stays in memory only, counted in ``spill_errors``.
@@ -21,9 +24,11 @@ import glob
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import suppress
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,6 +43,8 @@ log = logging.getLogger(__name__)
 SUFFIX = ".jsonl"
 SQL_OF_TABLE = {"alarms": ALARM_SQL, "transitions": TRANSITION_SQL, "verdicts": VERDICT_SQL}
 _JSON = json.JSONEncoder(separators=(",", ":"))
+_INSERT = re.compile(r"(INSERT(?: OR REPLACE)?) INTO (\w+) \(([^)]*)\) VALUES")
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Unit(NamedTuple):
@@ -154,10 +161,17 @@ def count_units(path: Path) -> int:
 
 
 def _encode(unit: Unit) -> bytes | None:
-    if any(SQL_OF_TABLE.get(w.table) != w.sql for w in unit.writes):
-        return None
+    """The unit's line, or None if it holds another statement than the alarm tables' own."""
+    writes = []
+    for w in unit.writes:
+        if SQL_OF_TABLE.get(w.table) != w.sql:
+            return None
+        columns = _columns(w.sql)
+        if not columns or len(columns) != len(w.params):
+            return None
+        writes.append([w.table, dict(zip(columns, w.params))])
     try:
-        line = _JSON.encode({"seq": unit.seq, "writes": [[w.table, list(w.params)] for w in unit.writes]})
+        line = _JSON.encode({"seq": unit.seq, "writes": writes})
     except (TypeError, ValueError):
         return None
     return line.encode() + b"\n"
@@ -166,10 +180,29 @@ def _encode(unit: Unit) -> bytes | None:
 def _decode(line: bytes) -> Unit | None:
     try:
         record = json.loads(line)
-        writes = tuple(Write(table, SQL_OF_TABLE[table], tuple(params)) for table, params in record["writes"])
+        writes = tuple(Write(table, _statement(table, tuple(values)), tuple(values.values()))
+                       for table, values in record["writes"])
         return Unit(int(record["seq"]), writes)
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, AttributeError):
         return None
+
+
+@lru_cache(maxsize=8)
+def _columns(sql: str) -> tuple[str, ...]:
+    """The column names of one of the alarm tables' INSERT statements."""
+    match = _INSERT.match(sql)
+    return tuple(c.strip().strip('"') for c in match.group(3).split(",")) if match else ()
+
+
+@lru_cache(maxsize=64)
+def _statement(table: str, columns: tuple[str, ...]) -> str:
+    """The INSERT for ``columns`` of ``table``, as the table's own statement does it (upsert or append);
+    KeyError for another table, ValueError for a name that is not a plain column name."""
+    match = _INSERT.match(SQL_OF_TABLE[table])
+    if match is None or not columns or not all(_COLUMN.fullmatch(c) for c in columns):
+        raise ValueError(f"not a spilled write of {table}: {columns!r}")
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f"{match.group(1)} INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def _fsync_directory(directory: Path) -> None:

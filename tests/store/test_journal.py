@@ -1,6 +1,7 @@
 """The journal and its spill files: bounded, ordered across runs, and replayed exactly once, crashes included."""
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import deque
 from pathlib import Path
@@ -133,3 +134,31 @@ def test_only_alarm_statements_are_spilled(tmp_path: Path, db_path: Path) -> Non
     journal = run(tmp_path / "spill", db_path, stats)
     journal.hold((Write("transitions", "DELETE FROM transitions", ()),))  # not the statement of its table
     assert (len(journal), stats.spilled, stats.spill_errors) == (1, 0, 1)  # held in memory only
+
+
+def test_a_spill_file_from_before_a_migration_still_replays(
+    tmp_path: Path, db_path: Path, conn: sqlite3.Connection
+) -> None:
+    """A line names its columns: one written before a column was added replays, the new column at its default."""
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    old = {"alarm_id": "a-old", "ts": 1000.0, "cause": "raised", "from_state": "normal",
+           "to_state": "active_unacknowledged"}
+    (spill / f"{db_path.name}.spill-00000000000000000001-1.jsonl").write_text(
+        json.dumps({"seq": 1, "writes": [["transitions", old]]}) + "\n")
+    assert replay(run(spill, db_path), conn) == 1
+    assert conn.execute('SELECT alarm_id, cause, "by" FROM transitions').fetchall() == [("a-old", "raised", None)]
+
+
+def test_a_spilled_line_can_only_insert_into_the_alarm_tables(
+    tmp_path: Path, db_path: Path, conn: sqlite3.Connection
+) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    lines = [{"seq": 1, "writes": [["accounts", {"name": "x"}]]},  # not an alarm table
+             {"seq": 2, "writes": [["transitions", {"alarm_id) SELECT 1; --": "x"}]]}]  # not a column name
+    (spill / f"{db_path.name}.spill-00000000000000000001-1.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines))
+    stats = StoreStats()
+    assert replay(run(spill, db_path, stats), conn) == 0
+    assert stats.spill_unreadable == 2 and stored(conn) == []

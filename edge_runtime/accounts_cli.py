@@ -22,7 +22,7 @@ from typing import Annotated
 
 from pydantic import TypeAdapter, ValidationError
 
-from edge_runtime.config import ConfigError, load_config
+from edge_runtime.cli_support import EXIT_CONFIG, load_site
 from edge_runtime.dashboard.accounts import AccountError, AccountStore
 from edge_runtime.dashboard.passwords import hash_password
 from edge_runtime.dashboard.roles import Role
@@ -30,7 +30,6 @@ from edge_runtime.dashboard.schemas import AccountIn
 from edge_runtime.store.migrations import migrate_file
 
 EXIT_REFUSED = 1
-EXIT_CONFIG = 2
 
 
 class Refused(Exception):
@@ -98,16 +97,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def _with_store(config_path: str, action: Callable[[AccountStore], None]) -> int:
     """Runs ``action`` on the accounts of the site file's database, creating or migrating it first."""
+    config = load_site(config_path)
+    if config is None:
+        return EXIT_CONFIG
+    db_path = config.storage.path
     try:
-        config = load_config(config_path)
-        db_path = config.storage.path
         migrate_file(db_path)
         store = AccountStore(config.dashboard, db_path)
-    except ConfigError as exc:
-        print(f"{config_path}: invalid site configuration", file=sys.stderr)
-        for key, problem in exc.problems:
-            print(f"  {key}: {problem}", file=sys.stderr)
-        return EXIT_CONFIG
     except (OSError, sqlite3.Error) as exc:
         print(f"siteguard accounts: cannot open the database {db_path}: {exc}", file=sys.stderr)
         return EXIT_REFUSED

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from edge_runtime.alarms.engine import AlarmEngine, UnknownAlarm
-from edge_runtime.alarms.model import Alarm, AlarmTransition, ConditionUpdate, PreAlarm
+from edge_runtime.alarms.model import Actor, Alarm, AlarmTransition, Channel, ConditionUpdate, PreAlarm
 from edge_runtime.alarms.rules import can_acknowledge
 from edge_runtime.bus import Bus
 from edge_runtime.config import SiteConfig
@@ -183,8 +183,9 @@ class EdgeDaemon:
     def _on_ack(self, alarm_id: str, account: str, cmd: AckCommand) -> None:
         """A console's ack (and optional verdict) from ``alarms/{id}/ack/{account}``.
 
-        The account is who acted (the broker's ACL lets no one publish under another's name);
-        only a supervisor account labels alarms, an operator's verdict is refused and counted.
+        The account is who acted, on the mqtt channel (the broker's ACL lets no one publish under
+        another's name); only a supervisor account labels alarms, so an operator's verdict is
+        refused and counted, and the ack itself still taken.
         """
         role = self.config.console_role(account)
         if role is None:
@@ -193,8 +194,9 @@ class EdgeDaemon:
                 log.warning("ack refused: %r is not a console account of this site (mqtt.accounts)", account,
                             extra={"alarm_id": alarm_id})
             return
+        actor = Actor(Channel.MQTT, account, may_label=role == "supervisor")
         verdict = cmd.verdict
-        if verdict is not None and role != "supervisor":
+        if verdict is not None and not actor.may_label:
             self.refused_acks += 1
             log.warning("verdict refused: %r is an operator account; only supervisors label alarms", account,
                         extra={"alarm_id": alarm_id})
@@ -202,9 +204,9 @@ class EdgeDaemon:
         try:
             alarm = self.alarms.get(alarm_id)
             if can_acknowledge(alarm):
-                self.alarms.acknowledge(alarm_id, account, note=cmd.note, verdict=verdict)
+                self.alarms.acknowledge(alarm_id, actor, note=cmd.note, verdict=verdict)
             elif verdict is not None:
-                self.alarms.set_verdict(alarm_id, verdict, account, note=cmd.note)
+                self.alarms.set_verdict(alarm_id, verdict, actor, note=cmd.note)
         except UnknownAlarm:
             self.unknown_acks += 1
             log.warning("ack for unknown alarm", extra={"alarm_id": alarm_id})

@@ -22,7 +22,7 @@ from edge_runtime.alarms.lifecycle import (
     holds_in_deadband,
     merge_notify,
 )
-from edge_runtime.alarms.model import Alarm, AlarmKind, AlarmState, ConditionUpdate, Priority, TransitionCause
+from edge_runtime.alarms.model import Actor, Alarm, AlarmKind, AlarmState, ConditionUpdate, Priority, TransitionCause
 from edge_runtime.alarms.overlays import Key, Overlays
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class ConditionHandler:
                 if rec.clear_due is not None:
                     self._present(rec, None, None)
             elif rec.clear_due is None:
-                self._start_clearing(rec)
+                self._start_clearing(rec, update.actor)
 
     def on_delay_due(self, key: Key, due: float, now: float) -> None:
         pending = self._pending.get(key)
@@ -74,9 +74,11 @@ class ConditionHandler:
             self._fire_pending(key, pending, now)
 
     def clear(self, rec: AlarmRecord, now: float) -> None:
-        """The condition is gone for good (off-delay over, past the deadband)."""
+        """The condition is gone for good (off-delay over, past the deadband), as ``rec.clear_actor`` reported."""
         rec.clear_due = None
-        self._ledger.commit(rec, _C.CLEARED, now, closing_cause=_C.CLOSED, condition_active=False)
+        self._ledger.commit(
+            rec, _C.CLEARED, now, actor=rec.clear_actor, closing_cause=_C.CLOSED, condition_active=False
+        )
 
     def _priority(self, update: ConditionUpdate) -> Priority:
         """Fusion may raise a kind's configured priority, never lower it."""
@@ -101,7 +103,8 @@ class ConditionHandler:
             # A lesser kind coming back keeps the alarm's own message and threshold (kind stays too).
             same_kind = update.kind is alarm.kind
             self._ledger.commit(
-                rec, _C.RE_ALARMED, now, extra={"reason": "condition_returned"}, condition_active=True,
+                rec, _C.RE_ALARMED, now, actor=update.actor, extra={"reason": "condition_returned"},
+                condition_active=True,
                 value=update.value if same_kind else alarm.value,
                 threshold=update.threshold if same_kind else alarm.threshold,
                 message=update.message if same_kind else alarm.message,
@@ -112,16 +115,17 @@ class ConditionHandler:
         rec.kinds.add(update.kind)
         rec.cls = self._classes[update.kind]
         self._ledger.commit(
-            rec, _C.ESCALATED, now,
+            rec, _C.ESCALATED, now, actor=update.actor,
             note="shelve lifted by escalation" if alarm.shelved_until is not None else None,
             kind=update.kind, priority=max(priority, alarm.priority), message=update.message,
             value=update.value, threshold=update.threshold, zone=update.zone or alarm.zone,
             notify=merge_notify(alarm.notify, update.notify), latching=alarm.latching or rec.cls.latching,
-            condition_active=True, acked_by=None, acked_ts=None, **NOT_SHELVED,
+            condition_active=True, acked_by=None, acked_via=None, acked_ts=None, **NOT_SHELVED,
         )
 
-    def _start_clearing(self, rec: AlarmRecord) -> None:
+    def _start_clearing(self, rec: AlarmRecord, actor: Actor | None) -> None:
         now = self._clock()
+        rec.clear_actor = actor
         off_delay = rec.cls.off_delay_s
         if off_delay <= 0:
             self.clear(rec, now)
@@ -180,4 +184,4 @@ class ConditionHandler:
         )
         rec = AlarmRecord(alarm, cls, {update.kind}, suppressed, out_of_service)
         self._ledger.add(rec)
-        self._ledger.commit(rec, _C.RAISED, now)
+        self._ledger.commit(rec, _C.RAISED, now, actor=update.actor)

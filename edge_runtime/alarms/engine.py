@@ -4,7 +4,18 @@ Fusion reports conditions (:meth:`AlarmEngine.update`), people act (ack,
 verdict, shelve, mute, suppress, out-of-service), :meth:`AlarmEngine.tick`
 runs the timers. Every change to an alarm emits exactly one
 :class:`AlarmTransition`, in order, carrying an immutable snapshot of the alarm
-after the change, who (``by``, None for the engine itself) and when.
+after the change, who (``by``, None for the engine itself), through which
+channel, and when.
+
+People act as an :class:`~edge_runtime.alarms.model.Actor`: the channel
+(dashboard, mqtt, wearable) and the identity it authenticated. A condition
+report carries one too when a person is behind it (a wearable's cancel press
+withdrawing a panic, a zone action); the engine's own transitions have no
+``by`` and the SYSTEM channel.
+
+Only an actor who ``may_label`` gives verdicts (LabelRefused otherwise, before
+anything changes); each verdict that changes the label is a revision of its
+own (the store keeps them all), and the latest is the alarm's ``verdict``.
 
 State (derived in lifecycle.derive_state, never set by hand)::
 
@@ -40,7 +51,7 @@ Transitions (cause: from -> to)::
     MUTED         UNACK -> UNACK                   sirens off for mute_s, then RE_ALARMED
     SHELVED       open -> SHELVED; UNSHELVED back (by a person, or expiry with by=None)
     RESTORED      stored -> derived state          after a restart; re-announces
-    VERDICT       s -> s                           on open or recently closed alarms
+    VERDICT       s -> s                           on open or recently closed alarms; by supervisors only
 
 Conditions: a report must hold for its kind's on_delay_s before it raises (a
 shorter flicker raises nothing) and be gone for off_delay_s, and past the
@@ -69,12 +80,13 @@ from typing import TYPE_CHECKING, cast
 
 from edge_runtime.alarms.conditions import ConditionHandler
 from edge_runtime.alarms.deadlines import Timer
-from edge_runtime.alarms.errors import AlarmError, AlarmRequestError, UnknownAlarm
+from edge_runtime.alarms.errors import AlarmError, AlarmRequestError, LabelRefused, UnknownAlarm
 from edge_runtime.alarms.flood import FloodSummary, FloodTracker
 from edge_runtime.alarms.ids import AlarmIdFactory
 from edge_runtime.alarms.ledger import AlarmLedger
 from edge_runtime.alarms.lifecycle import NOT_SHELVED, AlarmRecord, derive_state, evolve
 from edge_runtime.alarms.model import (
+    Actor,
     Alarm,
     AlarmState,
     AlarmTransition,
@@ -87,7 +99,7 @@ from edge_runtime.alarms.overlays import Key, Overlay, Overlays, ServiceTarget
 if TYPE_CHECKING:
     from edge_runtime.config.alarms import AlarmSettings
 
-__all__ = ["AlarmEngine", "AlarmError", "AlarmRequestError", "FloodSummary", "UnknownAlarm"]
+__all__ = ["AlarmEngine", "AlarmError", "AlarmRequestError", "FloodSummary", "LabelRefused", "UnknownAlarm"]
 
 _C = TransitionCause
 _S = AlarmState
@@ -96,6 +108,13 @@ _S = AlarmState
 def _require(value: str | None, name: str) -> None:
     if not value or not value.strip():
         raise AlarmRequestError(f"{name} is required")
+
+
+def _require_labeller(actor: Actor) -> None:
+    if not actor.may_label:
+        raise LabelRefused(
+            f"{actor.identity} ({actor.channel.value}) may not label alarms: only supervisors give verdicts"
+        )
 
 
 class AlarmEngine:
@@ -130,41 +149,48 @@ class AlarmEngine:
     # ------------------------------------------------------------------ people
 
     def acknowledge(
-        self, alarm_id: str, by: str, note: str | None = None, verdict: Verdict | None = None,
+        self, alarm_id: str, actor: Actor, note: str | None = None, verdict: Verdict | None = None,
         ts: float | None = None,
     ) -> Alarm:
         """Acknowledge an alarm; repeating it (MQTT QoS 1 redelivers) is harmless.
 
         A verdict given with the ack is its own VERDICT transition, emitted
         first (while the alarm is surely still open), so training labels always
-        arrive the same way.
+        arrive the same way; from an actor who may not label, the whole request
+        is refused (LabelRefused) and nothing changes.
         """
-        _require(by, "by")
         now = self._clock() if ts is None else ts
         if verdict:
-            self._set_verdict(alarm_id, verdict, by, note, now)
+            _require_labeller(actor)
+            self._set_verdict(alarm_id, verdict, actor, note, now)
         rec = self._ledger.open.get(alarm_id)
         if rec is None or rec.alarm.acked_ts is not None:
             return self.get(alarm_id)
-        return self._ledger.commit(rec, _C.ACKNOWLEDGED, now, by=by, note=note, acked_by=by, acked_ts=now)
+        return self._ledger.commit(
+            rec, _C.ACKNOWLEDGED, now, actor=actor, note=note,
+            acked_by=actor.identity, acked_via=actor.channel, acked_ts=now,
+        )
 
-    def set_verdict(self, alarm_id: str, verdict: Verdict, by: str, note: str | None = None) -> Alarm:
-        """Label an alarm confirmed / false alarm (training data); closed alarms too, while kept."""
-        _require(by, "by")
-        return self._set_verdict(alarm_id, verdict, by, note, self._clock())
+    def set_verdict(self, alarm_id: str, verdict: Verdict, actor: Actor, note: str | None = None) -> Alarm:
+        """Label an alarm confirmed / false alarm (training data); closed alarms too, while kept.
 
-    def _set_verdict(self, alarm_id: str, verdict: Verdict, by: str, note: str | None, now: float) -> Alarm:
+        Supervisors only (LabelRefused otherwise). A different verdict is a new
+        revision and becomes the label; the same one again changes nothing.
+        """
+        _require_labeller(actor)
+        return self._set_verdict(alarm_id, verdict, actor, note, self._clock())
+
+    def _set_verdict(self, alarm_id: str, verdict: Verdict, actor: Actor, note: str | None, now: float) -> Alarm:
         verdict = Verdict(verdict)
         rec = self._ledger.open.get(alarm_id)
         if rec is None:
-            return self._ledger.label_closed(alarm_id, verdict, by, note, now)
+            return self._ledger.label_closed(alarm_id, verdict, actor, note, now)
         if rec.alarm.verdict is verdict:
             return rec.alarm
-        return self._ledger.commit(rec, _C.VERDICT, now, by=by, note=note, verdict=verdict)
+        return self._ledger.commit(rec, _C.VERDICT, now, actor=actor, note=note, verdict=verdict)
 
-    def shelve(self, alarm_id: str, by: str, duration_s: float, reason: str) -> Alarm:
+    def shelve(self, alarm_id: str, actor: Actor, duration_s: float, reason: str) -> Alarm:
         """Hide an open alarm until ``duration_s`` from now (at most max_shelve_s)."""
-        _require(by, "by")
         _require(reason, "reason")
         if not 0 < duration_s <= self._max_shelve_s:
             raise AlarmRequestError(f"shelve duration must be in (0, {self._max_shelve_s:g}] s, got {duration_s!r}")
@@ -172,61 +198,56 @@ class AlarmEngine:
         now = self._clock()
         until = now + duration_s
         shelved = self._ledger.commit(
-            rec, _C.SHELVED, now, by=by, note=reason, shelved_by=by, shelved_until=until, shelve_reason=reason
+            rec, _C.SHELVED, now, actor=actor, note=reason,
+            shelved_by=actor.identity, shelved_via=actor.channel, shelved_until=until, shelve_reason=reason,
         )
         self._ledger.deadlines.push(until, Timer.SHELVE, alarm_id)
         return shelved
 
-    def unshelve(self, alarm_id: str, by: str) -> Alarm:
-        _require(by, "by")
+    def unshelve(self, alarm_id: str, actor: Actor) -> Alarm:
         rec = self._ledger.open_record(alarm_id)
         if rec.alarm.shelved_until is None:
             raise AlarmRequestError(f"alarm {alarm_id} is not shelved")
-        return self._ledger.commit(rec, _C.UNSHELVED, self._clock(), by=by, **NOT_SHELVED)
+        return self._ledger.commit(rec, _C.UNSHELVED, self._clock(), actor=actor, **NOT_SHELVED)
 
-    def mute(self, alarm_id: str, by: str) -> Alarm:
+    def mute(self, alarm_id: str, actor: Actor) -> Alarm:
         """Silence an unacknowledged alarm for mute_s; it re-alarms then unless acknowledged."""
-        _require(by, "by")
         rec = self._ledger.open_record(alarm_id)
         if rec.alarm.state is not _S.UNACK:
             raise AlarmRequestError(f"only an unacknowledged alarm sounds; {alarm_id} is {rec.alarm.state.value}")
         now = self._clock()
         until = now + self._mute_s
-        muted = self._ledger.commit(rec, _C.MUTED, now, by=by, muted_until=until)
+        muted = self._ledger.commit(rec, _C.MUTED, now, actor=actor, muted_until=until)
         rec.realarm_due = None  # the mute's own expiry re-alarms
         self._ledger.deadlines.push(until, Timer.MUTE, alarm_id)
         return muted
 
-    def suppress_zone(self, zone: str, by: str, reason: str) -> list[Alarm]:
+    def suppress_zone(self, zone: str, actor: Actor, reason: str) -> list[Alarm]:
         """Lock a zone out: hide its zone and device alarms (never workers'); returns those changed."""
-        _require(by, "by")
         _require(reason, "reason")
         now = self._clock()
-        self._overlays.suppress(zone, Overlay(by, reason, now))
-        return self._reapply_overlays(_C.SHELVED, "suppressed", now, by, reason)
+        self._overlays.suppress(zone, Overlay(actor, reason, now))
+        return self._reapply_overlays(_C.SHELVED, "suppressed", now, actor, reason)
 
-    def unsuppress_zone(self, zone: str, by: str) -> list[Alarm]:
-        _require(by, "by")
+    def unsuppress_zone(self, zone: str, actor: Actor) -> list[Alarm]:
         if not self._overlays.unsuppress(zone):
             return []
-        return self._reapply_overlays(_C.UNSHELVED, "suppressed", self._clock(), by, None)
+        return self._reapply_overlays(_C.UNSHELVED, "suppressed", self._clock(), actor, None)
 
-    def set_out_of_service(self, target: ServiceTarget, by: str, reason: str) -> list[Alarm]:
+    def set_out_of_service(self, target: ServiceTarget, actor: Actor, reason: str) -> list[Alarm]:
         """Take a whole subject, or one (subject, condition) key, out of service."""
-        _require(by, "by")
         _require(reason, "reason")
         now = self._clock()
-        self._overlays.take_out(target, Overlay(by, reason, now))
-        return self._reapply_overlays(_C.SHELVED, "out_of_service", now, by, reason)
+        self._overlays.take_out(target, Overlay(actor, reason, now))
+        return self._reapply_overlays(_C.SHELVED, "out_of_service", now, actor, reason)
 
-    def return_to_service(self, target: ServiceTarget, by: str) -> list[Alarm]:
-        _require(by, "by")
+    def return_to_service(self, target: ServiceTarget, actor: Actor) -> list[Alarm]:
         if not self._overlays.put_back(target):
             return []
-        return self._reapply_overlays(_C.UNSHELVED, "out_of_service", self._clock(), by, None)
+        return self._reapply_overlays(_C.UNSHELVED, "out_of_service", self._clock(), actor, None)
 
     def _reapply_overlays(
-        self, cause: TransitionCause, overlay: str, now: float, by: str, note: str | None
+        self, cause: TransitionCause, overlay: str, now: float, actor: Actor, note: str | None
     ) -> list[Alarm]:
         """Overlay switches are rare: a scan of the open alarms is fine here."""
         changed = []
@@ -238,7 +259,7 @@ class AlarmEngine:
                 continue
             rec.suppressed, rec.out_of_service = suppressed, out_of_service
             if derive_state(alarm, suppressed=suppressed, out_of_service=out_of_service) is not alarm.state:
-                changed.append(self._ledger.commit(rec, cause, now, by=by, note=note, extra={"overlay": overlay}))
+                changed.append(self._ledger.commit(rec, cause, now, actor=actor, note=note, extra={"overlay": overlay}))
         return changed
 
     # ------------------------------------------------------------------ time

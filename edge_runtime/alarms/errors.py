@@ -20,3 +20,7 @@ class UnknownAlarm(AlarmError, KeyError):
 
 class AlarmRequestError(AlarmError, ValueError):
     """A request the engine refuses: a bad argument, or an action the alarm's state does not allow."""
+
+
+class LabelRefused(AlarmError, PermissionError):
+    """A verdict from an actor who may not label alarms (only supervisors do): nothing was changed."""

@@ -13,7 +13,7 @@ from typing import Any
 from edge_runtime.alarms.deadlines import Deadlines, Timer
 from edge_runtime.alarms.errors import AlarmRequestError, UnknownAlarm
 from edge_runtime.alarms.lifecycle import AlarmRecord, announces, derive_state, evolve
-from edge_runtime.alarms.model import Alarm, AlarmState, AlarmTransition, TransitionCause, Verdict
+from edge_runtime.alarms.model import Actor, Alarm, AlarmState, AlarmTransition, Channel, TransitionCause, Verdict
 from edge_runtime.alarms.overlays import Key
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,11 @@ class AlarmLedger:
         return rec
 
     def commit(
-        self, rec: AlarmRecord, cause: TransitionCause, now: float, *, by: str | None = None,
+        self, rec: AlarmRecord, cause: TransitionCause, now: float, *, actor: Actor | None = None,
         note: str | None = None, extra: dict[str, Any] | None = None,
         closing_cause: TransitionCause | None = None, **changes: Any,
     ) -> Alarm:
-        """Apply one change to an open alarm and emit its transition.
+        """Apply one change to an open alarm and emit its transition, made by ``actor`` (None: the daemon).
 
         ``closing_cause`` replaces ``cause`` when the change closes the alarm
         (a clear that leaves nothing to acknowledge is CLOSED, not CLEARED).
@@ -84,10 +84,11 @@ class AlarmLedger:
         if to_state is _S.NORMAL:
             cause = closing_cause or cause
             self._close(rec)
-        self.emit(AlarmTransition(new, cause, old.state, to_state, now, by, note, details))
+        by, channel = (None, Channel.SYSTEM) if actor is None else (actor.identity, actor.channel)
+        self.emit(AlarmTransition(new, cause, old.state, to_state, now, by, note, details, channel))
         return new
 
-    def label_closed(self, alarm_id: str, verdict: Verdict, by: str, note: str | None, now: float) -> Alarm:
+    def label_closed(self, alarm_id: str, verdict: Verdict, actor: Actor, note: str | None, now: float) -> Alarm:
         """Set the verdict of a closed alarm still kept (training labels often come late)."""
         closed = self.closed.get(alarm_id)
         if closed is None:
@@ -96,14 +97,18 @@ class AlarmLedger:
             return closed
         labelled = evolve(closed, verdict=verdict, updated_ts=now)
         self.closed[alarm_id] = labelled
-        self.emit(AlarmTransition(labelled, TransitionCause.VERDICT, _S.NORMAL, _S.NORMAL, now, by, note))
+        self.emit(AlarmTransition(
+            labelled, TransitionCause.VERDICT, _S.NORMAL, _S.NORMAL, now, actor.identity, note, channel=actor.channel
+        ))
         return labelled
 
     def retire(self, stored: Alarm, now: float, note: str) -> None:
         """Close a stored record the engine will not keep open (a duplicate for its key)."""
         closed = evolve(stored, state=_S.NORMAL, updated_ts=now, muted_until=None)
         self.remember_closed(closed)
-        self.emit(AlarmTransition(closed, TransitionCause.CLOSED, stored.state, _S.NORMAL, now, note=note))
+        self.emit(AlarmTransition(
+            closed, TransitionCause.CLOSED, stored.state, _S.NORMAL, now, note=note, channel=Channel.SYSTEM
+        ))
 
     def _close(self, rec: AlarmRecord) -> None:
         alarm = rec.alarm

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from edge_runtime.alarms.model import (
+    Actor,
     Alarm,
     AlarmKind,
     AlarmState,
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
     from edge_runtime.config.alarms import AlarmClass
 
 _S = AlarmState
-NOT_SHELVED = MappingProxyType({"shelved_by": None, "shelved_until": None, "shelve_reason": None})
+NOT_SHELVED = MappingProxyType(
+    {"shelved_by": None, "shelved_via": None, "shelved_until": None, "shelve_reason": None}
+)
 _ALARM_FIELDS = operator.attrgetter(*(f.name for f in fields(Alarm) if f.init))
 # Causes that announce again even when the alarm already was unacknowledged.
 _ANNOUNCING_CAUSES = frozenset(
@@ -114,6 +117,7 @@ class AlarmRecord:
     suppressed: bool = False
     out_of_service: bool = False
     clear_due: float | None = None  # off-delay running
+    clear_actor: Actor | None = None  # a person who reported the condition gone (a cancel press), for its CLEARED
     realarm_due: float | None = None
 
 

@@ -4,6 +4,9 @@ engine (which runs the ISA-18.2 lifecycle), the store and the notifiers.
 Fusion never creates alarms directly: it reports :class:`ConditionUpdate`s,
 one per (subject, condition) key, and the engine decides what that means for
 the alarm's state. That keeps "one event, one alarm" in a single place.
+
+Every change names its :class:`Actor`: the channel it came through and the
+identity that channel authenticated, never a name a message claims.
 """
 from __future__ import annotations
 
@@ -80,6 +83,42 @@ class Subject:
         return f"{self.kind.value}:{self.id}"
 
 
+class Channel(str, enum.Enum):
+    """How an action reached the engine; each channel authenticates its own identities."""
+
+    DASHBOARD = "dashboard"  # a signed-in dashboard session: its account name
+    MQTT = "mqtt"  # a console's broker account (the ACL lets it ack only as itself)
+    WEARABLE = "wearable"  # the worker's own wearable: its id (the gateway accounts' ACL covers it)
+    SYSTEM = "system"  # the daemon itself: sensors, timers, restore (no Actor, no identity)
+
+
+#: The channels a person labels alarms through (a verdict needs a supervisor's account).
+LABELLING_CHANNELS = frozenset({Channel.DASHBOARD, Channel.MQTT})
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A person who did something: the channel and the identity it authenticated.
+
+    ``may_label`` is set by the channel from the account's role (a dashboard
+    supervisor or admin, a supervisor console on MQTT); the engine refuses a
+    verdict from anyone else. The daemon itself is no Actor: its transitions
+    have no ``by`` and the SYSTEM channel.
+    """
+
+    channel: Channel
+    identity: str
+    may_label: bool = False
+
+    def __post_init__(self) -> None:
+        if self.channel is Channel.SYSTEM:
+            raise ValueError("the daemon itself acts as no Actor (its transitions carry the system channel)")
+        if not self.identity or not self.identity.strip():
+            raise ValueError(f"a {self.channel.value} actor needs the identity its channel authenticated")
+        if self.may_label and self.channel not in LABELLING_CHANNELS:
+            raise ValueError(f"nobody labels alarms through the {self.channel.value} channel")
+
+
 @dataclass(frozen=True, slots=True)
 class Notify:
     """Who must be told: workers' wearables get alerts, zone sirens sound."""
@@ -110,6 +149,7 @@ class ConditionUpdate:
     direction: str | None = None  # "high" | "low": which side of threshold is bad
     notify: Notify = Notify()
     zone: str | None = None
+    actor: Actor | None = None  # a person behind the report (a wearable's cancel press, a zone action)
 
     @property
     def key(self) -> tuple[Subject, str]:
@@ -153,9 +193,11 @@ class Alarm:
     zone: str | None = None
     notify: Notify = Notify()
     acked_by: str | None = None
+    acked_via: Channel | None = None
     acked_ts: float | None = None
     verdict: Verdict | None = None
     shelved_by: str | None = None
+    shelved_via: Channel | None = None
     shelved_until: float | None = None
     shelve_reason: str | None = None
     flood_group: str | None = None
@@ -186,9 +228,11 @@ class Alarm:
             "workers": list(self.notify.workers),
             "sirens": list(self.notify.sirens),
             "acked_by": self.acked_by,
+            "acked_via": self.acked_via.value if self.acked_via else None,
             "acked_ts": self.acked_ts,
             "verdict": self.verdict.value if self.verdict else None,
             "shelved_by": self.shelved_by,
+            "shelved_via": self.shelved_via.value if self.shelved_via else None,
             "shelved_until": self.shelved_until,
             "shelve_reason": self.shelve_reason,
             "flood_group": self.flood_group,
@@ -211,7 +255,12 @@ class TransitionCause(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class AlarmTransition:
-    """Every change to an alarm, with who and when; stored and published."""
+    """Every change to an alarm, with who, through which channel, and when; stored and published.
+
+    ``by`` is the actor's identity (None for the daemon itself, whose channel
+    is SYSTEM); the engine always sets ``channel``, None means unknown (a row
+    stored before channels were).
+    """
 
     alarm: Alarm
     cause: TransitionCause
@@ -221,6 +270,7 @@ class AlarmTransition:
     by: str | None = None
     note: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    channel: Channel | None = None
 
 
 @dataclass(frozen=True, slots=True)

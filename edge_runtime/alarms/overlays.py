@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from edge_runtime.alarms.model import Subject, SubjectKind
+from edge_runtime.alarms.model import Actor, Subject, SubjectKind
 
 Key = tuple[Subject, str]
 ServiceTarget = Subject | Key  # a whole subject, or one (subject, condition)
@@ -21,7 +21,7 @@ ServiceTarget = Subject | Key  # a whole subject, or one (subject, condition)
 class Overlay:
     """Who switched it on, why and when."""
 
-    by: str
+    by: Actor
     reason: str
     ts: float
 

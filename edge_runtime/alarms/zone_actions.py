@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .engine import AlarmEngine
 from .errors import AlarmError
-from .model import Alarm, AlarmKind, AlarmState, ConditionUpdate, Notify, Priority
+from .model import Actor, Alarm, AlarmKind, AlarmState, ConditionUpdate, Notify, Priority
 from .rules import sounding_in
 from .subjects import zone_label, zone_subject
 
@@ -56,7 +56,7 @@ class ZoneAlarmActions:
         self._engine = engine
         self._zones = {z.id: z for z in zones}
         self._occupants = occupants
-        self._actions: dict[str, Callable[[Zone, str, str | None, float], ZoneActionOutcome]] = {
+        self._actions: dict[str, Callable[[Zone, Actor, str | None, float], ZoneActionOutcome]] = {
             "siren_on": self._siren_on,
             "siren_off": self._siren_off,
             "evacuate": self._evacuate,
@@ -69,13 +69,15 @@ class ZoneAlarmActions:
         except KeyError:
             raise UnknownZone(f"unknown zone {zone_id!r}") from None
 
-    def run(self, zone: Zone, action: str, by: str, note: str | None, ts: float) -> ZoneActionOutcome:
-        """Carry out ``action`` (one of :data:`ACTIONS`) on ``zone`` as ``by``; raises ZoneActionRefused.
+    def run(self, zone: Zone, action: str, actor: Actor, note: str | None, ts: float) -> ZoneActionOutcome:
+        """Carry out ``action`` (one of :data:`ACTIONS`) on ``zone`` as ``actor``; raises ZoneActionRefused.
 
-        Call it on the loop (it is the alarm path and takes microseconds), so
-        checking the zone's state and acting on it cannot interleave.
+        Every transition it causes (the raise and the end of a manual alarm
+        too) names the actor. Call it on the loop (it is the alarm path and
+        takes microseconds), so checking the zone's state and acting on it
+        cannot interleave.
         """
-        return self._actions[action](zone, by, note, ts)
+        return self._actions[action](zone, actor, note, ts)
 
     def sounding(self, zone_id: str, now: float) -> list[Alarm]:
         """Open alarms sounding the zone's siren now (the notifiers' rule, alarms.rules)."""
@@ -83,14 +85,15 @@ class ZoneAlarmActions:
 
     # -- the actions ------------------------------------------------------------------------------
 
-    def _siren_on(self, zone: Zone, by: str, note: str | None, ts: float) -> ZoneActionOutcome:
+    def _siren_on(self, zone: Zone, actor: Actor, note: str | None, ts: float) -> ZoneActionOutcome:
         _require_siren(zone)
         current = self._manual(zone, MANUAL_SIREN)
         if current is not None:
             raise ZoneActionRefused(f"the siren of zone {zone.id} is already on by hand (alarm {current.alarm_id})")
-        return ZoneActionOutcome(self._raise(_manual_siren(zone, True, f"Siren sounded by {by}", ts)))
+        message = f"Siren sounded by {actor.identity}"
+        return ZoneActionOutcome(self._raise(_manual_siren(zone, True, message, ts, actor)))
 
-    def _siren_off(self, zone: Zone, by: str, note: str | None, ts: float) -> ZoneActionOutcome:
+    def _siren_off(self, zone: Zone, actor: Actor, note: str | None, ts: float) -> ZoneActionOutcome:
         """End the manual siren and mute every other alarm sounding the zone's siren."""
         _require_siren(zone)
         manual = self._manual(zone, MANUAL_SIREN)
@@ -99,19 +102,19 @@ class ZoneAlarmActions:
         if manual is None and not others:
             raise ZoneActionRefused(f"the siren of zone {zone.id} is not sounding")
         if manual is not None:
-            self._end(manual, _manual_siren(zone, False, f"Siren silenced by {by}", ts), by, note)
-        muted = [self._engine.mute(a.alarm_id, by).alarm_id for a in others if a.state is AlarmState.UNACK]
+            self._end(manual, _manual_siren(zone, False, f"Siren silenced by {actor.identity}", ts, actor), actor, note)
+        muted = [self._engine.mute(a.alarm_id, actor).alarm_id for a in others if a.state is AlarmState.UNACK]
         return ZoneActionOutcome(manual_id, muted)
 
-    def _evacuate(self, zone: Zone, by: str, note: str | None, ts: float) -> ZoneActionOutcome:
+    def _evacuate(self, zone: Zone, actor: Actor, note: str | None, ts: float) -> ZoneActionOutcome:
         current = self._manual(zone, MANUAL_EVACUATE)
         if current is not None:
             raise ZoneActionRefused(f"the evacuation of zone {zone.id} is already ordered (alarm {current.alarm_id})")
         workers = tuple(sorted(self._occupants(zone.id)))
-        message = f"Evacuate {zone_label(zone)}: ordered by {by}"
-        return ZoneActionOutcome(self._raise(_manual_evacuation(zone, True, message, ts, workers)))
+        message = f"Evacuate {zone_label(zone)}: ordered by {actor.identity}"
+        return ZoneActionOutcome(self._raise(_manual_evacuation(zone, True, message, ts, workers, actor)))
 
-    def _all_clear(self, zone: Zone, by: str, note: str | None, ts: float) -> ZoneActionOutcome:
+    def _all_clear(self, zone: Zone, actor: Actor, note: str | None, ts: float) -> ZoneActionOutcome:
         """End the manual evacuation; one ordered by detectors is not a person's to end."""
         manual = self._manual(zone, MANUAL_EVACUATE)
         if manual is None:
@@ -122,8 +125,8 @@ class ZoneAlarmActions:
                     "that evacuation ends when the gas is gone, not by an all clear"
                 )
             raise ZoneActionRefused(f"zone {zone.id} has no evacuation to clear")
-        message = f"All clear for {zone_label(zone)} given by {by}"
-        self._end(manual, _manual_evacuation(zone, False, message, ts, manual.notify.workers), by, note)
+        message = f"All clear for {zone_label(zone)} given by {actor.identity}"
+        self._end(manual, _manual_evacuation(zone, False, message, ts, manual.notify.workers, actor), actor, note)
         return ZoneActionOutcome(manual.alarm_id)
 
     # -- engine helpers ---------------------------------------------------------------------------
@@ -137,23 +140,25 @@ class ZoneAlarmActions:
         alarm = self._engine.by_key(update.key)
         return alarm.alarm_id if alarm is not None else None
 
-    def _end(self, alarm: Alarm, update: ConditionUpdate, by: str, note: str | None) -> None:
+    def _end(self, alarm: Alarm, update: ConditionUpdate, actor: Actor, note: str | None) -> None:
         """Acknowledge as the person ending it, then report it gone: it closes (after any off-delay)."""
-        self._engine.acknowledge(alarm.alarm_id, by, note=note)
+        self._engine.acknowledge(alarm.alarm_id, actor, note=note)
         self._engine.update(update)
 
 
-def _manual_siren(zone: Zone, active: bool, message: str, ts: float) -> ConditionUpdate:
+def _manual_siren(zone: Zone, active: bool, message: str, ts: float, actor: Actor) -> ConditionUpdate:
     return ConditionUpdate(
         zone_subject(zone.id), MANUAL_SIREN, AlarmKind.MANUAL_SIREN, active, Priority.HIGH, message, ts,
-        notify=Notify(sirens=(zone.id,)), zone=zone.id,
+        notify=Notify(sirens=(zone.id,)), zone=zone.id, actor=actor,
     )
 
 
-def _manual_evacuation(zone: Zone, active: bool, message: str, ts: float, workers: tuple[str, ...]) -> ConditionUpdate:
+def _manual_evacuation(
+    zone: Zone, active: bool, message: str, ts: float, workers: tuple[str, ...], actor: Actor
+) -> ConditionUpdate:
     return ConditionUpdate(
         zone_subject(zone.id), MANUAL_EVACUATE, AlarmKind.ZONE_EVACUATE, active, Priority.CRITICAL, message, ts,
-        notify=Notify(workers=workers, sirens=(zone.id,) if zone.siren else ()), zone=zone.id,
+        notify=Notify(workers=workers, sirens=(zone.id,) if zone.siren else ()), zone=zone.id, actor=actor,
     )
 
 

@@ -1,10 +1,10 @@
 """``/alarms``: the open alarms, and what supervisors do to them (ack, verdict, shelve).
 
 Every action goes straight to the alarm engine, on the loop (it is the alarm
-path and takes microseconds), under the signed-in supervisor's name; the
-engine's transition then reaches MQTT and SQLite as an MQTT ack would.
-The functions below the handlers take the engine and a name, so they can be
-used and tested without HTTP.
+path and takes microseconds), as the signed-in account on the dashboard
+channel (:func:`session_actor`); the engine's transition then reaches MQTT
+and SQLite as an MQTT ack would. The functions below the handlers take the
+engine and an :class:`Actor`, so they can be used and tested without HTTP.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
-from edge_runtime.alarms.engine import AlarmEngine, AlarmRequestError, FloodSummary, UnknownAlarm
-from edge_runtime.alarms.model import Alarm, Verdict
+from edge_runtime.alarms.engine import AlarmEngine, AlarmRequestError, FloodSummary, LabelRefused, UnknownAlarm
+from edge_runtime.alarms.model import Actor, Alarm, Channel, Verdict
 from edge_runtime.alarms.rules import can_acknowledge
 
 from .api import ApiError, ApiRegistry
@@ -24,6 +24,7 @@ from .keys import DAEMON
 from .roles import Role
 from .schemas import AckIn, AlarmList, AlarmOut, FloodOut, ShelveIn, VerdictIn
 from .security import current_session
+from .sessions import Session
 
 if TYPE_CHECKING:
     from .runtime import DashboardRuntime
@@ -56,13 +57,13 @@ def register(api: ApiRegistry) -> None:
                tag="alarms", body=AckIn, response=AlarmOut, errors=_ERRORS)
     async def ack(request: web.Request, alarm_id: str, body: AckIn) -> AlarmOut:
         """Acknowledge as the signed-in supervisor, optionally with a verdict and a note."""
-        return acknowledge(_daemon(request).alarms, alarm_id, current_session(request).name, body)
+        return acknowledge(_daemon(request).alarms, alarm_id, _actor(request), body)
 
     @api.route("POST", "/alarms/{alarm_id}/verdict", role=Role.SUPERVISOR, summary="Confirm or mark a false alarm",
                tag="alarms", body=VerdictIn, response=AlarmOut, errors=_ERRORS)
     async def verdict(request: web.Request, alarm_id: str, body: VerdictIn) -> AlarmOut:
         """Label an open or recently closed alarm: the training label for the cloud."""
-        return give_verdict(_daemon(request).alarms, alarm_id, current_session(request).name, body)
+        return give_verdict(_daemon(request).alarms, alarm_id, _actor(request), body)
 
     @api.route("POST", "/alarms/{alarm_id}/shelve", role=Role.SUPERVISOR, summary="Shelve an alarm", tag="alarms",
                body=ShelveIn, response=AlarmOut, errors=(*_ERRORS, 422))
@@ -72,13 +73,13 @@ def register(api: ApiRegistry) -> None:
         longest = daemon.config.alarms.max_shelve_s
         if body.duration_s > longest:
             raise ApiError(422, "invalid body", [f"body.duration_s: this site shelves for at most {longest:g} s"])
-        return shelve_alarm(daemon.alarms, alarm_id, current_session(request).name, body)
+        return shelve_alarm(daemon.alarms, alarm_id, _actor(request), body)
 
     @api.route("POST", "/alarms/{alarm_id}/unshelve", role=Role.SUPERVISOR, summary="Unshelve an alarm",
                tag="alarms", response=AlarmOut, errors=_ERRORS)
     async def unshelve(request: web.Request, alarm_id: str) -> AlarmOut:
         with refusals():
-            return alarm_out(_daemon(request).alarms.unshelve(alarm_id, current_session(request).name))
+            return alarm_out(_daemon(request).alarms.unshelve(alarm_id, _actor(request)))
 
 
 def open_alarms(engine: AlarmEngine) -> AlarmList:
@@ -98,7 +99,12 @@ def flood_out(flood: FloodSummary | None) -> FloodOut:
     )
 
 
-def acknowledge(engine: AlarmEngine, alarm_id: str, by: str, body: AckIn) -> AlarmOut:
+def session_actor(session: Session) -> Actor:
+    """A signed-in account acting on the dashboard channel; supervisors and admins label alarms."""
+    return Actor(Channel.DASHBOARD, session.name, may_label=session.role >= Role.SUPERVISOR)
+
+
+def acknowledge(engine: AlarmEngine, alarm_id: str, actor: Actor, body: AckIn) -> AlarmOut:
     """Acknowledge (with an optional verdict): 409 unless the alarm waits for an acknowledgement."""
     with refusals():
         alarm = engine.get(alarm_id)
@@ -107,17 +113,17 @@ def acknowledge(engine: AlarmEngine, alarm_id: str, by: str, body: AckIn) -> Ala
             state = alarm.state.value
             raise ApiError(409, f"alarm {alarm_id} is {state}: only an unacknowledged alarm can be acknowledged", hint)
         verdict = Verdict(body.verdict) if body.verdict else None
-        return alarm_out(engine.acknowledge(alarm_id, by, note=body.note, verdict=verdict))
+        return alarm_out(engine.acknowledge(alarm_id, actor, note=body.note, verdict=verdict))
 
 
-def give_verdict(engine: AlarmEngine, alarm_id: str, by: str, body: VerdictIn) -> AlarmOut:
+def give_verdict(engine: AlarmEngine, alarm_id: str, actor: Actor, body: VerdictIn) -> AlarmOut:
     with refusals():
-        return alarm_out(engine.set_verdict(alarm_id, Verdict(body.verdict), by, note=body.note))
+        return alarm_out(engine.set_verdict(alarm_id, Verdict(body.verdict), actor, note=body.note))
 
 
-def shelve_alarm(engine: AlarmEngine, alarm_id: str, by: str, body: ShelveIn) -> AlarmOut:
+def shelve_alarm(engine: AlarmEngine, alarm_id: str, actor: Actor, body: ShelveIn) -> AlarmOut:
     with refusals():
-        return alarm_out(engine.shelve(alarm_id, by, body.duration_s, body.reason))
+        return alarm_out(engine.shelve(alarm_id, actor, body.duration_s, body.reason))
 
 
 def alarm_out(alarm: Alarm) -> AlarmOut:
@@ -126,13 +132,20 @@ def alarm_out(alarm: Alarm) -> AlarmOut:
 
 @contextmanager
 def refusals() -> Iterator[None]:
-    """The engine's refusals as API errors: an unknown id is 404, a state that forbids the action 409."""
+    """The engine's refusals as API errors: a verdict from someone who may not label 403, an unknown id
+    404, a state that forbids the action 409."""
     try:
         yield
+    except LabelRefused as exc:
+        raise ApiError(403, str(exc)) from None
     except UnknownAlarm as exc:
         raise ApiError(404, str(exc)) from None
     except AlarmRequestError as exc:
         raise ApiError(409, str(exc)) from None
+
+
+def _actor(request: web.Request) -> Actor:
+    return session_actor(current_session(request))
 
 
 def _daemon(request: web.Request) -> DashboardRuntime:

@@ -13,6 +13,7 @@ from aiohttp import web
 from edge_runtime.alarms.zone_actions import UnknownZone, ZoneActionRefused
 
 from .api import ApiError, ApiRegistry
+from .api_alarms import session_actor
 from .api_history import query_window
 from .keys import DASHBOARD
 from .roles import Role
@@ -30,14 +31,15 @@ def register(api: ApiRegistry) -> None:
     @api.route("POST", "/zones/{zone_id}/actions", role=Role.SUPERVISOR, summary="Run a zone action", tag="zones",
                body=ZoneActionIn, response=ZoneActionOut, status=201, errors=(404, 409, 503))
     async def run_action(request: web.Request, zone_id: str, body: ZoneActionIn) -> ZoneActionOut:
-        """siren_on / siren_off / evacuate / all_clear, recorded under the signed-in supervisor's name.
+        """siren_on / siren_off / evacuate / all_clear, recorded as the signed-in supervisor (dashboard channel).
 
         siren_off ends a siren sounded by hand and mutes the alarms sounding it
         (they stay open); all_clear ends an evacuation ordered by hand only:
         one ordered by gas detectors lasts until the gas is gone (409).
         """
         try:
-            return await _zone_actions(request).run(zone_id, body.action, current_session(request).name, body.note)
+            actor = session_actor(current_session(request))
+            return await _zone_actions(request).run(zone_id, body.action, actor, body.note)
         except UnknownZone as exc:
             raise ApiError(404, str(exc)) from None
         except ZoneActionRefused as exc:

@@ -21,7 +21,8 @@ from .shifts import Window
 
 COLUMNS = (
     "alarm_id", "raised", "updated", "kind", "priority", "subject", "zone", "state", "message", "value", "threshold",
-    "acked_by", "acked_ts", "verdict", "verdict_by", "note", "shelved_by", "shelve_reason",
+    "acked_by", "acked_via", "acked_ts", "verdict", "verdict_by", "verdict_via", "note", "shelved_by", "shelved_via",
+    "shelve_reason",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NOTED = frozenset({TransitionCause.ACKNOWLEDGED.value, TransitionCause.VERDICT.value})
@@ -58,12 +59,13 @@ def csv_filename(site_id: str, window: Window, tz: ZoneInfo) -> str:
 
 
 def _row(a: AlarmOut, transitions: Sequence[TransitionOut], tz: ZoneInfo) -> tuple[object, ...]:
-    verdicts = [t for t in transitions if t.cause == TransitionCause.VERDICT.value]
+    verdict = next((t for t in reversed(transitions) if t.cause == TransitionCause.VERDICT.value), None)
     notes = [t.note for t in transitions if t.cause in _NOTED and t.note]
     return (
         a.alarm_id, _iso(a.raised_ts, tz), _iso(a.updated_ts, tz), a.kind, a.priority, a.subject, a.zone, a.state,
-        a.message, a.value, a.threshold, a.acked_by, _iso(a.acked_ts, tz), a.verdict,
-        verdicts[-1].by if verdicts else None, notes[-1] if notes else None, a.shelved_by, a.shelve_reason,
+        a.message, a.value, a.threshold, a.acked_by, a.acked_via, _iso(a.acked_ts, tz), a.verdict,
+        verdict.by if verdict else None, verdict.channel if verdict else None, notes[-1] if notes else None,
+        a.shelved_by, a.shelved_via, a.shelve_reason,
     )
 
 

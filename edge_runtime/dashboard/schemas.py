@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 Priority = Literal["low", "medium", "high", "critical"]
 RoleName = Literal["viewer", "supervisor", "admin"]
 VerdictName = Literal["confirmed", "false_alarm"]
+ChannelName = Literal["dashboard", "mqtt", "wearable", "system"]  # alarms.model.Channel
 
 
 class Request(BaseModel):
@@ -218,9 +219,11 @@ class AlarmOut(BaseModel):
     workers: list[str] = []
     sirens: list[str] = []
     acked_by: Optional[str] = None
+    acked_via: Optional[ChannelName] = Field(None, description="The channel acked_by came through")
     acked_ts: Optional[float] = None
     verdict: Optional[VerdictName] = None
     shelved_by: Optional[str] = None
+    shelved_via: Optional[ChannelName] = Field(None, description="The channel shelved_by came through")
     shelved_until: Optional[float] = None
     shelve_reason: Optional[str] = None
     flood_group: Optional[str] = None
@@ -354,6 +357,8 @@ class TransitionOut(BaseModel):
     from_state: str
     to_state: str
     by: Optional[str] = None
+    channel: Optional[ChannelName] = Field(None, description="How the change came: dashboard, mqtt, wearable or "
+                                           "system (the daemon itself); null on rows stored before channels were")
     note: Optional[str] = None
 
 

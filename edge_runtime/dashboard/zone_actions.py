@@ -3,7 +3,8 @@
 What an action does to the alarms is :class:`edge_runtime.alarms.zone_actions.ZoneAlarmActions`;
 here each action is then recorded in ``zone_actions`` (through the store's
 table) with who, when and why, and published on the bus as a
-:class:`ZoneActionEvent` for live pages.
+:class:`ZoneActionEvent` for live pages. The alarm transitions it causes carry
+the actor's channel too (zone actions come from the dashboard only).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edge_runtime.alarms.model import Actor
 from edge_runtime.alarms.zone_actions import ZoneActionError, ZoneAlarmActions
 from edge_runtime.store import StoreError
 from edge_runtime.store.zone_actions_table import ZoneActionsTable
@@ -44,8 +46,8 @@ class ZoneActions:
         self._alarms = ZoneAlarmActions(daemon.alarms, daemon.config.zones, daemon.fusion.zone_occupants)
         self._table = ZoneActionsTable(db_path)
 
-    async def run(self, zone: str, action: ZoneActionName, by: str, note: str | None = None) -> ZoneActionOut:
-        """Carry out ``action`` on ``zone`` as ``by``; raises UnknownZone, ZoneActionRefused, ZoneActionNotRecorded.
+    async def run(self, zone: str, action: ZoneActionName, actor: Actor, note: str | None = None) -> ZoneActionOut:
+        """Carry out ``action`` on ``zone`` as ``actor``; raises UnknownZone, ZoneActionRefused, ZoneActionNotRecorded.
 
         The engine part runs on the loop (it is the alarm path and takes
         microseconds), so checking the zone's state and acting on it cannot
@@ -53,7 +55,8 @@ class ZoneActions:
         """
         target = self._alarms.zone(zone)
         ts = self._daemon.clock()
-        outcome = self._alarms.run(target, action, by, note, ts)
+        outcome = self._alarms.run(target, action, actor, note, ts)
+        by = actor.identity
         try:
             action_id = await asyncio.to_thread(self._table.insert, zone, action, by, ts, note, outcome.alarm_id)
         except StoreError as exc:

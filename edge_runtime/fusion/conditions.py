@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_runtime.alarms.model import AlarmKind, ConditionUpdate, Notify, PreAlarm, Priority, Subject
+from edge_runtime.alarms.model import Actor, AlarmKind, ConditionUpdate, Notify, PreAlarm, Priority, Subject
 from edge_runtime.alarms.subjects import (  # noqa: F401 (the rules import them from here)
     device_subject,
     worker_label,
@@ -131,10 +131,12 @@ class ConditionBoard:
         return True
 
     def clear(
-        self, subject: Subject, condition: str, ts: float, message: str | None = None, value: float | None = None
+        self, subject: Subject, condition: str, ts: float, message: str | None = None, value: float | None = None,
+        actor: Actor | None = None,
     ) -> bool:
         """Report ``condition`` gone (with the last kind/priority/notify, so the
-        engine can tell the same people). A key never raised emits nothing."""
+        engine can tell the same people), by ``actor`` when a person withdrew it
+        (a cancel press) rather than a sensor. A key never raised emits nothing."""
         last = self._active.pop((subject, condition), None)
         if last is None:
             return False
@@ -142,7 +144,7 @@ class ConditionBoard:
         self._send(
             ConditionUpdate(
                 subject, condition, last.kind, False, last.priority, text, ts,
-                value, last.threshold, last.direction, last.notify, last.zone,
+                value, last.threshold, last.direction, last.notify, last.zone, actor,
             )
         )
         return True

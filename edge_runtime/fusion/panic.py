@@ -1,7 +1,11 @@
-"""Panic: the wearable's button pressed -> ``panic`` (PANIC) at once, no delay; a cancel press withdraws it."""
+"""Panic: the wearable's button pressed -> ``panic`` (PANIC) at once, no delay; a cancel press withdraws it.
+
+The withdrawal is the worker's own act: its CLEARED transition names the
+wearable (channel ``wearable``, the id its gateway account may publish for).
+"""
 from __future__ import annotations
 
-from edge_runtime.alarms.model import AlarmKind, Notify
+from edge_runtime.alarms.model import Actor, AlarmKind, Channel, Notify
 
 from .conditions import ConditionBoard, worker_subject
 from .wearable_base import Responders, Wearer
@@ -28,7 +32,8 @@ class PanicRule:
         worker_id = wearer.worker.id
         if worker_id in self._pressed:
             self._pressed.discard(worker_id)
-            self._board.clear(worker_subject(worker_id), "panic", ts, f"{wearer.label} cancelled the panic alarm")
+            self._board.clear(worker_subject(worker_id), "panic", ts, f"{wearer.label} cancelled the panic alarm",
+                              actor=Actor(Channel.WEARABLE, wearer.device))
 
     def active(self, worker_id: str) -> bool:
         return worker_id in self._pressed

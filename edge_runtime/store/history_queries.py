@@ -17,7 +17,7 @@ from .rows import alarm_record
 
 T = TypeVar("T")
 ALARM_FILTERS = ("kind", "priority", "subject", "verdict")  # alarms columns a history query may match
-_TRANSITION_COLUMNS = 'alarm_id, ts, cause, from_state, to_state, "by", note'
+_TRANSITION_COLUMNS = 'alarm_id, ts, cause, from_state, to_state, "by", channel, note'
 
 
 def read_once(db_path: Path, query: Callable[[ReadConnection], T]) -> T:

@@ -166,6 +166,15 @@ def _spill_replayed(db: Database) -> None:
     db.execute("CREATE TABLE spill_replayed (file TEXT PRIMARY KEY, seq INTEGER NOT NULL)")
 
 
+@MIGRATIONS(name="0004_provenance")
+def _provenance(db: Database) -> None:
+    # The channel of every action (dashboard, mqtt, wearable, system: alarms.model.Channel) beside its "by";
+    # NULL on older rows means unknown. Verdicts keep one row per revision (labels.py reads the current one).
+    for table, column in (("transitions", "channel"), ("verdicts", "channel"), ("alarms", "acked_via"),
+                          ("alarms", "shelved_via")):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; return the names of every applied one, in order."""
     MIGRATIONS.apply(db)

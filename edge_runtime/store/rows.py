@@ -34,6 +34,7 @@ from edge_runtime.alarms.model import (
     AlarmKind,
     AlarmState,
     AlarmTransition,
+    Channel,
     Notify,
     Priority,
     Subject,
@@ -63,16 +64,18 @@ READING_SQL = "INSERT INTO readings (device, kind, ts, v1, v2, v3, extra) VALUES
 EXPOSURE_SQL = "INSERT OR REPLACE INTO exposure_minutes (worker, gas, minute_ts, value) VALUES (?, ?, ?, ?)"
 FUSION_STATE_SQL = "INSERT OR REPLACE INTO fusion_state (id, saved_ts, state) VALUES (1, ?, ?)"
 TRANSITION_SQL = (
-    'INSERT INTO transitions (alarm_id, ts, cause, from_state, to_state, "by", note, extra)'
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    'INSERT INTO transitions (alarm_id, ts, cause, from_state, to_state, "by", note, extra, channel)'
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-VERDICT_SQL = 'INSERT INTO verdicts (alarm_id, verdict, "by", note, ts, kind, subject) VALUES (?, ?, ?, ?, ?, ?, ?)'
+VERDICT_SQL = (
+    'INSERT INTO verdicts (alarm_id, verdict, "by", note, ts, kind, subject, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+)
 
 ALARM_COLUMNS = (
     "alarm_id", "subject", "condition", "kind", "priority", "state", "message", "raised_ts",
     "updated_ts", "latching", "condition_active", "value", "threshold", "zone", "workers", "sirens",
     "acked_by", "acked_ts", "verdict", "shelved_by", "shelved_until", "shelve_reason", "flood_group",
-    "muted_until", "last_announced_ts",
+    "muted_until", "last_announced_ts", "acked_via", "shelved_via",
 )  # fmt: skip
 # A replaced row gets a fresh AUTOINCREMENT id, so the outbox uploads the new state.
 ALARM_SQL = (
@@ -221,15 +224,22 @@ def alarm_from_row(row: Mapping[str, Any]) -> Alarm:
         zone=row["zone"],
         notify=Notify(workers=tuple(json.loads(row["workers"])), sirens=tuple(json.loads(row["sirens"]))),
         acked_by=row["acked_by"],
+        acked_via=_channel(row["acked_via"]),
         acked_ts=row["acked_ts"],
         verdict=Verdict(row["verdict"]) if row["verdict"] else None,
         shelved_by=row["shelved_by"],
+        shelved_via=_channel(row["shelved_via"]),
         shelved_until=row["shelved_until"],
         shelve_reason=row["shelve_reason"],
         flood_group=row["flood_group"],
         muted_until=row["muted_until"],
         last_announced_ts=row["last_announced_ts"],
     )
+
+
+def _channel(value: str | None) -> Channel | None:
+    """A stored channel; NULL on rows from before 0004_provenance (unknown)."""
+    return Channel(value) if value else None
 
 
 def transition_row(t: AlarmTransition) -> Row:
@@ -243,6 +253,7 @@ def transition_row(t: AlarmTransition) -> Row:
         t.by,
         t.note,
         to_json(t.extra) if t.extra else None,
+        t.channel.value if t.channel else None,
     )
 
 
@@ -251,6 +262,8 @@ def verdict_row(t: AlarmTransition) -> Row | None:
 
     The verdict comes from the alarm (the engine sets it before publishing);
     ``extra["verdict"]`` is accepted as a fallback so a label is never lost.
+    One row per revision, with who and through which channel (``labels.py``
+    reads the current one).
     """
     if t.cause is not TransitionCause.VERDICT:
         return None
@@ -258,4 +271,5 @@ def verdict_row(t: AlarmTransition) -> Row | None:
     if verdict is None:
         return None
     alarm = t.alarm
-    return (alarm.alarm_id, Verdict(verdict).value, t.by, t.note, t.ts, alarm.kind.value, str(alarm.subject))
+    channel = t.channel.value if t.channel else None
+    return (alarm.alarm_id, Verdict(verdict).value, t.by, t.note, t.ts, alarm.kind.value, str(alarm.subject), channel)

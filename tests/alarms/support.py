@@ -7,9 +7,11 @@ from typing import Any
 
 from edge_runtime.alarms.engine import AlarmEngine
 from edge_runtime.alarms.model import (
+    Actor,
     AlarmKind,
     AlarmState,
     AlarmTransition,
+    Channel,
     ConditionUpdate,
     Notify,
     Priority,
@@ -27,6 +29,16 @@ T0 = 1_700_000_000.0
 NO_NOTIFY = Notify()
 
 
+def supervisor(name: str = "sup") -> Actor:
+    """A supervisor signed in on the dashboard: acknowledges, shelves and labels."""
+    return Actor(Channel.DASHBOARD, name, may_label=True)
+
+
+SUP = supervisor()
+TECH = supervisor("tech")
+OPERATOR = Actor(Channel.MQTT, "w1")  # a control-room console: acknowledges and mutes, labels nothing
+
+
 class FakeClock:
     def __init__(self, t: float = T0) -> None:
         self.t = t
@@ -39,12 +51,12 @@ def cond(
     kind: AlarmKind = AlarmKind.GAS_LOW, active: bool = True, *, subject: Subject = WORKER,
     condition: str = "gas:H2S", priority: Priority | None = None, value: float | None = None,
     threshold: float | None = None, direction: str | None = None, zone: str | None = None,
-    notify: Notify = NO_NOTIFY, message: str = "", ts: float = T0,
+    notify: Notify = NO_NOTIFY, message: str = "", ts: float = T0, actor: Actor | None = None,
 ) -> ConditionUpdate:
     return ConditionUpdate(
         subject=subject, condition=condition, kind=kind, active=active,
         priority=priority or DEFAULTS.for_kind(kind).priority, message=message or kind.value, ts=ts,
-        value=value, threshold=threshold, direction=direction, notify=notify, zone=zone,
+        value=value, threshold=threshold, direction=direction, notify=notify, zone=zone, actor=actor,
     )
 
 

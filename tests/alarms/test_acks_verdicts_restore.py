@@ -8,11 +8,11 @@ from dataclasses import replace
 import pytest
 
 from edge_runtime.alarms.engine import AlarmEngine
-from edge_runtime.alarms.errors import AlarmError, AlarmRequestError, UnknownAlarm
+from edge_runtime.alarms.errors import AlarmError, UnknownAlarm
 from edge_runtime.alarms.ids import AlarmIdFactory
 from edge_runtime.alarms.model import AlarmKind, AlarmState, AlarmTransition, TransitionCause, Verdict
 
-from .support import DEFAULTS, ZONE, FakeClock, Harness, cond
+from .support import DEFAULTS, SUP, ZONE, FakeClock, Harness, cond, supervisor
 
 C, S, K = TransitionCause, AlarmState, AlarmKind
 
@@ -20,7 +20,7 @@ C, S, K = TransitionCause, AlarmState, AlarmKind
 def _closed_alarm(h: Harness, condition: str = "gas:H2S") -> str:
     h.update(K.GAS_LOW, condition=condition)
     alarm_id = h.transitions[-1].alarm.alarm_id
-    h.engine.acknowledge(alarm_id, "sup")
+    h.engine.acknowledge(alarm_id, SUP)
     h.update(K.GAS_LOW, False, condition=condition)
     assert h.engine.by_key(h.transitions[-1].alarm.key) is None
     return alarm_id
@@ -29,7 +29,9 @@ def _closed_alarm(h: Harness, condition: str = "gas:H2S") -> str:
 def test_ack_records_who_when_and_note_and_a_verdict_arrives_as_its_own_label() -> None:
     h = Harness()
     h.update(K.GAS_HIGH)
-    acked = h.engine.acknowledge(h.only_id(), "sup ann", note="evacuated", verdict=Verdict.CONFIRMED, ts=h.now + 2)
+    acked = h.engine.acknowledge(
+        h.only_id(), supervisor("sup ann"), note="evacuated", verdict=Verdict.CONFIRMED, ts=h.now + 2
+    )
     assert (acked.acked_by, acked.acked_ts, acked.verdict) == ("sup ann", h.now + 2, Verdict.CONFIRMED)
     label, ack = h.transitions[-2:]
     assert (label.cause, label.by, label.alarm.verdict) == (C.VERDICT, "sup ann", Verdict.CONFIRMED)
@@ -40,7 +42,7 @@ def test_ack_with_verdict_that_closes_the_alarm_keeps_the_label_without_history(
     h = Harness(closed_history=0)
     h.update(K.GAS_LOW)
     h.update(K.GAS_LOW, False)
-    acked = h.engine.acknowledge(h.only_id(), "sup", verdict=Verdict.FALSE_ALARM)
+    acked = h.engine.acknowledge(h.only_id(), SUP, verdict=Verdict.FALSE_ALARM)
     assert (acked.state, acked.verdict) == (S.NORMAL, Verdict.FALSE_ALARM)
     assert [t.cause for t in h.transitions][-2:] == [C.VERDICT, C.ACKNOWLEDGED]
 
@@ -49,10 +51,10 @@ def test_repeated_ack_is_harmless_but_can_add_a_verdict() -> None:
     h = Harness()
     h.update(K.GAS_HIGH)
     alarm_id = h.only_id()
-    h.engine.acknowledge(alarm_id, "sup")
-    h.engine.acknowledge(alarm_id, "sup")  # MQTT QoS 1 redelivery
+    h.engine.acknowledge(alarm_id, SUP)
+    h.engine.acknowledge(alarm_id, SUP)  # MQTT QoS 1 redelivery
     assert [t.cause for t in h.transitions] == [C.RAISED, C.ACKNOWLEDGED]
-    h.engine.acknowledge(alarm_id, "sup", verdict="false_alarm")  # type: ignore[arg-type]  # as it comes off the wire
+    h.engine.acknowledge(alarm_id, SUP, verdict="false_alarm")  # type: ignore[arg-type]  # as it comes off the wire
     assert h.steps()[-1] == (C.VERDICT, S.ACKED, S.ACKED)
     assert h.engine.get(alarm_id).verdict is Verdict.FALSE_ALARM
 
@@ -60,15 +62,15 @@ def test_repeated_ack_is_harmless_but_can_add_a_verdict() -> None:
 def test_verdict_on_a_closed_alarm() -> None:
     h = Harness()
     alarm_id = _closed_alarm(h)
-    labelled = h.engine.set_verdict(alarm_id, Verdict.FALSE_ALARM, "sup", note="bump test gas")
+    labelled = h.engine.set_verdict(alarm_id, Verdict.FALSE_ALARM, SUP, note="bump test gas")
     assert labelled.verdict is Verdict.FALSE_ALARM and h.engine.get(alarm_id) == labelled
     last = h.transitions[-1]
     assert (last.cause, last.from_state, last.to_state, last.by, last.note) == (
         C.VERDICT, S.NORMAL, S.NORMAL, "sup", "bump test gas",
     )
-    h.engine.set_verdict(alarm_id, Verdict.FALSE_ALARM, "sup")  # same label again: no new transition
+    h.engine.set_verdict(alarm_id, Verdict.FALSE_ALARM, SUP)  # same label again: no new transition
     assert h.transitions[-1] is last
-    h.engine.acknowledge(alarm_id, "sup")  # a late duplicate ack of a closed alarm is harmless
+    h.engine.acknowledge(alarm_id, SUP)  # a late duplicate ack of a closed alarm is harmless
     assert h.transitions[-1] is last
 
 
@@ -77,18 +79,11 @@ def test_closed_history_is_bounded_and_unknown_ids_are_clear_errors() -> None:
     ids = [_closed_alarm(h, f"c{i}") for i in range(3)]
     assert h.engine.get(ids[2]).state is S.NORMAL
     with pytest.raises(UnknownAlarm) as err:
-        h.engine.set_verdict(ids[0], Verdict.CONFIRMED, "sup")
+        h.engine.set_verdict(ids[0], Verdict.CONFIRMED, SUP)
     assert isinstance(err.value, KeyError) and isinstance(err.value, AlarmError)
     assert ids[0] in str(err.value) and "closed alarms still kept" in str(err.value)
     with pytest.raises(UnknownAlarm):
-        h.engine.acknowledge("never-raised", "sup")
-
-
-def test_actions_need_a_named_person() -> None:
-    h = Harness()
-    h.update(K.GAS_HIGH)
-    with pytest.raises(AlarmRequestError, match="by is required"):
-        h.engine.acknowledge(h.only_id(), "  ")
+        h.engine.acknowledge("never-raised", SUP)
 
 
 def test_queries() -> None:
@@ -107,11 +102,11 @@ def test_restore_re_announces_with_ids_and_states_kept() -> None:
     before = Harness()
     before.update(K.GAS_HIGH, condition="unacked")
     before.update(K.GAS_HIGH, condition="acked")
-    before.engine.acknowledge(before.transitions[-1].alarm.alarm_id, "sup")
+    before.engine.acknowledge(before.transitions[-1].alarm.alarm_id, SUP)
     before.update(K.GAS_LOW, condition="rtn")
     before.update(K.GAS_LOW, False, condition="rtn")
     before.update(K.GAS_LOW, condition="shelved")
-    before.engine.shelve(before.transitions[-1].alarm.alarm_id, "sup", 600, "maintenance")
+    before.engine.shelve(before.transitions[-1].alarm.alarm_id, SUP, 600, "maintenance")
     stored = before.engine.active()
 
     after = Harness()
@@ -148,7 +143,7 @@ def test_restore_applies_the_overlays_of_this_engine() -> None:
     h.update(K.ZONE_GAS, subject=ZONE)
     stored = h.engine.active()
     fresh = Harness()
-    fresh.engine.suppress_zone("z1", "sup", "locked out")
+    fresh.engine.suppress_zone("z1", SUP, "locked out")
     [restored] = fresh.engine.restore(stored)
     assert restored.state is S.SUPPRESSED and "announce" not in fresh.transitions[-1].extra
 
@@ -157,7 +152,7 @@ def test_transition_snapshots_are_never_changed_afterwards() -> None:
     h = Harness()
     h.update(K.GAS_HIGH)
     raised = h.transitions[0]
-    h.engine.acknowledge(h.only_id(), "sup")
+    h.engine.acknowledge(h.only_id(), SUP)
     h.update(K.GAS_HIGH, False)
     assert raised.alarm.state is S.UNACK and raised.alarm.acked_by is None
 
@@ -169,7 +164,7 @@ def test_transitions_stay_in_order_when_a_subscriber_calls_back_in() -> None:
     def subscriber(t: AlarmTransition) -> None:
         seen.append(t)
         if t.cause is C.RAISED:  # e.g. an auto-ack rule reacting to the raise
-            engine.acknowledge(t.alarm.alarm_id, "auto")
+            engine.acknowledge(t.alarm.alarm_id, supervisor("auto"))
 
     engine = AlarmEngine(DEFAULTS, subscriber, clock=clock)
     engine.update(cond(K.GAS_HIGH))
@@ -183,7 +178,7 @@ def test_a_failing_subscriber_does_not_break_the_engine(caplog: pytest.LogCaptur
     engine = AlarmEngine(DEFAULTS, broken, clock=FakeClock())
     engine.update(cond(K.GAS_HIGH))
     [alarm] = engine.active()
-    assert engine.acknowledge(alarm.alarm_id, "sup").state is S.ACKED
+    assert engine.acknowledge(alarm.alarm_id, SUP).state is S.ACKED
     assert "subscriber failed" in caplog.text
 
 

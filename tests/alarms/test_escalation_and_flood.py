@@ -4,7 +4,7 @@ from __future__ import annotations
 from edge_runtime.alarms.model import AlarmKind, AlarmState, Notify, Priority, TransitionCause
 from edge_runtime.config.alarms import AlarmSettings, FloodSettings
 
-from .support import ZONE, Harness
+from .support import SUP, ZONE, Harness
 
 C, S, K, P = TransitionCause, AlarmState, AlarmKind, Priority
 
@@ -34,7 +34,7 @@ def test_priority_never_drops_and_a_kind_is_not_re_escalated() -> None:
 def test_escalation_of_an_acknowledged_alarm_needs_a_new_ack() -> None:
     h = Harness()
     h.update(K.GAS_LOW)
-    h.engine.acknowledge(h.only_id(), "sup")
+    h.engine.acknowledge(h.only_id(), SUP)
     h.update(K.GAS_HIGH)
     alarm = h.engine.get(h.only_id())
     assert (alarm.state, alarm.acked_by, alarm.acked_ts) == (S.UNACK, None, None)
@@ -67,7 +67,7 @@ def test_a_new_occurrence_after_close_is_a_new_alarm() -> None:
     h = Harness()
     h.update(K.GAS_LOW)
     first = h.transitions[0].alarm.alarm_id
-    h.engine.acknowledge(first, "sup")
+    h.engine.acknowledge(first, SUP)
     h.update(K.GAS_LOW, False)
     h.update(K.GAS_LOW)
     assert h.engine.by_key(h.transitions[-1].alarm.key).alarm_id != first
@@ -113,7 +113,7 @@ def test_flood_summary_counts_only_open_members() -> None:
     h.update(K.GEOFENCE, subject=ZONE, condition="b")
     h.update(K.GEOFENCE, subject=ZONE, condition="c")
     member = h.transitions[-1].alarm.alarm_id
-    h.engine.acknowledge(member, "sup")
+    h.engine.acknowledge(member, SUP)
     h.update(K.GEOFENCE, False, subject=ZONE, condition="c")
     h.advance(5)  # GEOFENCE off-delay
     summary = h.engine.flood_summary()

@@ -8,7 +8,7 @@ import pytest
 
 from edge_runtime.alarms.model import AlarmKind, AlarmState, TransitionCause, Verdict
 
-from .support import DEFAULTS, ZONE, Harness
+from .support import DEFAULTS, OPERATOR, SUP, TECH, ZONE, Harness
 
 C, S = TransitionCause, AlarmState
 K = AlarmKind
@@ -25,15 +25,15 @@ STEPS: dict[str, Callable[[Harness, AlarmKind], object]] = {
     "clear": lambda h, k: h.update(k, False, subject=ZONE),
     "return": lambda h, k: h.update(k, subject=ZONE),
     "escalate": lambda h, k: h.update(MORE_SEVERE[k], subject=ZONE),
-    "ack": lambda h, k: h.engine.acknowledge(_id(h), "sup"),
-    "verdict": lambda h, k: h.engine.set_verdict(_id(h), Verdict.CONFIRMED, "sup"),
-    "mute": lambda h, k: h.engine.mute(_id(h), "w1"),
-    "shelve": lambda h, k: h.engine.shelve(_id(h), "sup", 600, "nuisance while welding"),
-    "unshelve": lambda h, k: h.engine.unshelve(_id(h), "sup"),
-    "suppress": lambda h, k: h.engine.suppress_zone("z1", "sup", "locked out"),
-    "unsuppress": lambda h, k: h.engine.unsuppress_zone("z1", "sup"),
-    "oos": lambda h, k: h.engine.set_out_of_service(ZONE, "tech", "detector swap"),
-    "rts": lambda h, k: h.engine.return_to_service(ZONE, "tech"),
+    "ack": lambda h, k: h.engine.acknowledge(_id(h), SUP),
+    "verdict": lambda h, k: h.engine.set_verdict(_id(h), Verdict.CONFIRMED, SUP),
+    "mute": lambda h, k: h.engine.mute(_id(h), OPERATOR),
+    "shelve": lambda h, k: h.engine.shelve(_id(h), SUP, 600, "nuisance while welding"),
+    "unshelve": lambda h, k: h.engine.unshelve(_id(h), SUP),
+    "suppress": lambda h, k: h.engine.suppress_zone("z1", SUP, "locked out"),
+    "unsuppress": lambda h, k: h.engine.unsuppress_zone("z1", SUP),
+    "oos": lambda h, k: h.engine.set_out_of_service(ZONE, TECH, "detector swap"),
+    "rts": lambda h, k: h.engine.return_to_service(ZONE, TECH),
     "wait_re_alarm": lambda h, k: h.advance(DEFAULTS.for_kind(k).re_alarm_s or 0),
     "wait_mute": lambda h, k: h.advance(60),
     "wait_shelve": lambda h, k: h.advance(600),

@@ -7,7 +7,7 @@ from edge_runtime.alarms.errors import AlarmRequestError
 from edge_runtime.alarms.model import AlarmKind, AlarmState, Priority, TransitionCause
 from edge_runtime.config.alarms import AlarmClass, AlarmSettings
 
-from .support import Harness
+from .support import OPERATOR, SUP, Harness
 
 C, S, K = TransitionCause, AlarmState, AlarmKind
 DRIFT = K.GAS_DRIFT  # default on_delay_s = 10
@@ -151,7 +151,7 @@ def test_re_alarm_repeats_until_acknowledged() -> None:
     assert [t.cause for t in h.transitions] == [C.RAISED, C.RE_ALARMED, C.RE_ALARMED]
     assert all(t.extra == {"reason": "re_alarm", "announce": True} for t in h.transitions[1:])
     assert h.transitions[-1].alarm.last_announced_ts == h.now
-    h.engine.acknowledge(h.only_id(), "sup")
+    h.engine.acknowledge(h.only_id(), SUP)
     h.at(1000)
     assert [t.cause for t in h.transitions][-1] == C.ACKNOWLEDGED
 
@@ -181,7 +181,7 @@ def test_mute_silences_then_re_alarms() -> None:
     h = Harness(mute_s=60)
     h.update(K.GAS_HIGH)
     h.at(10)
-    muted = h.engine.mute(h.only_id(), "w1")
+    muted = h.engine.mute(h.only_id(), OPERATOR)
     assert muted.muted_until == h.now + 60
     h.at(69.9)
     assert h.transitions[-1].cause is C.MUTED  # the re-alarm due at 120 would also wait
@@ -197,7 +197,7 @@ def test_mute_silences_then_re_alarms() -> None:
 def test_mute_of_a_latched_alarm_re_alarms_even_after_the_gas_cleared() -> None:
     h = Harness(mute_s=60)
     h.update(K.GAS_HIGH)
-    h.engine.mute(h.only_id(), "w1")
+    h.engine.mute(h.only_id(), OPERATOR)
     h.update(K.GAS_HIGH, False)
     h.at(60)
     assert h.steps()[-1] == (C.RE_ALARMED, S.UNACK, S.UNACK)
@@ -206,7 +206,7 @@ def test_mute_of_a_latched_alarm_re_alarms_even_after_the_gas_cleared() -> None:
 def test_mute_ends_when_the_alarm_stops_sounding() -> None:
     h = Harness(mute_s=60)
     h.update(K.GAS_LOW)
-    h.engine.mute(h.only_id(), "w1")
+    h.engine.mute(h.only_id(), OPERATOR)
     h.update(K.GAS_LOW, False)
     assert h.engine.get(h.only_id()).muted_until is None
     h.at(61)
@@ -216,6 +216,6 @@ def test_mute_ends_when_the_alarm_stops_sounding() -> None:
 def test_only_a_sounding_alarm_can_be_muted() -> None:
     h = Harness()
     h.update(K.GAS_HIGH)
-    h.engine.acknowledge(h.only_id(), "sup")
+    h.engine.acknowledge(h.only_id(), SUP)
     with pytest.raises(AlarmRequestError, match="active_acknowledged"):
-        h.engine.mute(h.only_id(), "w1")
+        h.engine.mute(h.only_id(), OPERATOR)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from edge_runtime.alarms.errors import AlarmRequestError
 from edge_runtime.alarms.model import AlarmKind, AlarmState, Priority, Subject, SubjectKind, TransitionCause, Verdict
 
-from .support import DEFAULTS, Harness, cond
+from .support import DEFAULTS, OPERATOR, SUP, TECH, Harness, cond
 
 C, S, K = TransitionCause, AlarmState, AlarmKind
 SUBJECTS = [Subject(SubjectKind.ZONE, "z1"), Subject(SubjectKind.DEVICE, "d1"), Subject(SubjectKind.WORKER, "w1")]
@@ -44,16 +44,16 @@ def _apply(h: Harness, op: tuple) -> None:
         h.advance(args[0])
     elif name in ("suppress", "unsuppress"):
         if name == "suppress":
-            engine.suppress_zone("z1", "sup", "lockout")
+            engine.suppress_zone("z1", SUP, "lockout")
         else:
-            engine.unsuppress_zone("z1", "sup")
+            engine.unsuppress_zone("z1", SUP)
     elif name in ("oos", "rts"):
         subject = SUBJECTS[args[0]]
         target = subject if args[1] is None else (subject, args[1])
         if name == "oos":
-            engine.set_out_of_service(target, "tech", "work")
+            engine.set_out_of_service(target, TECH, "work")
         else:
-            engine.return_to_service(target, "tech")
+            engine.return_to_service(target, TECH)
     else:
         known = sorted({t.alarm.alarm_id for t in h.transitions})
         if not known:
@@ -62,15 +62,15 @@ def _apply(h: Harness, op: tuple) -> None:
         before = len(h.transitions)
         try:
             if name == "ack":
-                engine.acknowledge(alarm_id, "sup")
+                engine.acknowledge(alarm_id, SUP)
             elif name == "verdict":
-                engine.set_verdict(alarm_id, Verdict.CONFIRMED, "sup")
+                engine.set_verdict(alarm_id, Verdict.CONFIRMED, SUP)
             elif name == "mute":
-                engine.mute(alarm_id, "w1")
+                engine.mute(alarm_id, OPERATOR)
             elif name == "shelve":
-                engine.shelve(alarm_id, "sup", args[1], "nuisance")
+                engine.shelve(alarm_id, SUP, args[1], "nuisance")
             else:
-                engine.unshelve(alarm_id, "sup")
+                engine.unshelve(alarm_id, SUP)
         except AlarmRequestError:
             assert len(h.transitions) == before  # a refused request changes nothing
 

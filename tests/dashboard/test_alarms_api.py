@@ -11,15 +11,19 @@ from typing import Any
 import pytest
 
 from edge_runtime.alarms.engine import AlarmEngine
-from edge_runtime.alarms.model import AlarmKind, ConditionUpdate, Priority, Subject, SubjectKind
+from edge_runtime.alarms.model import Actor, AlarmKind, Channel, ConditionUpdate, Priority, Subject, SubjectKind
 from edge_runtime.config.alarms import AlarmSettings, FloodSettings
 from edge_runtime.dashboard.api import ApiError
-from edge_runtime.dashboard.api_alarms import acknowledge, open_alarms, shelve_alarm
+from edge_runtime.dashboard.api_alarms import acknowledge, give_verdict, open_alarms, session_actor, shelve_alarm
 from edge_runtime.dashboard.keys import API
-from edge_runtime.dashboard.schemas import AckIn, ShelveIn
+from edge_runtime.dashboard.roles import Role
+from edge_runtime.dashboard.schemas import AckIn, ShelveIn, VerdictIn
+from edge_runtime.dashboard.sessions import Session
 from tests.broker import Mosquitto, Subscriber
 from tests.dashboard.harness import DashboardClient, FakeClock, T0, dashboard_site, eventually_async, signed_in
 from tests.e2e.harness import topic
+
+SAM = Actor(Channel.DASHBOARD, "sam", may_label=True)
 
 
 def engine(clock: FakeClock, **settings: Any) -> AlarmEngine:
@@ -54,20 +58,42 @@ def test_only_an_alarm_waiting_for_acknowledgement_can_be_acknowledged_and_refus
     clock = FakeClock()
     e = engine(clock)
     alarm_id = report(e, "w1", AlarmKind.FALL, Priority.HIGH)
-    acked = acknowledge(e, alarm_id, "sam", AckIn(verdict="confirmed", note="seen on camera"))
-    assert (acked.acked_by, acked.verdict, acked.state) == ("sam", "confirmed", "active_acknowledged")
+    acked = acknowledge(e, alarm_id, SAM, AckIn(verdict="confirmed", note="seen on camera"))
+    assert (acked.acked_by, acked.acked_via, acked.verdict, acked.state) == (
+        "sam", "dashboard", "confirmed", "active_acknowledged")
     with pytest.raises(ApiError) as refused:
-        acknowledge(e, alarm_id, "sam", AckIn(verdict="false_alarm"))
+        acknowledge(e, alarm_id, SAM, AckIn(verdict="false_alarm"))
     assert refused.value.status == 409
     body = json.loads(refused.value.text or "")
     assert "active_acknowledged" in body["error"] and "/verdict" in body["details"][0]
     with pytest.raises(ApiError) as unknown:
-        acknowledge(e, "nope", "sam", AckIn())
+        acknowledge(e, "nope", SAM, AckIn())
     assert unknown.value.status == 404
     report(e, "w1", AlarmKind.FALL, Priority.HIGH, active=False)  # acked and clear: closed
     with pytest.raises(ApiError) as closed:
-        shelve_alarm(e, alarm_id, "sam", ShelveIn(duration_s=600, reason="maintenance"))
+        shelve_alarm(e, alarm_id, SAM, ShelveIn(duration_s=600, reason="maintenance"))
     assert closed.value.status == 409 and "closed" in json.loads(closed.value.text or "")["error"]
+
+
+def session(role: Role) -> Session:
+    return Session(name=role.label, display_name=role.label, role=role, csrf="", created=T0, last_seen=T0,
+                   expires_ts=T0 + 3600)
+
+
+def test_a_session_labels_alarms_from_the_supervisor_role_up_and_a_refused_verdict_is_403() -> None:
+    assert [session_actor(session(role)) for role in Role] == [
+        Actor(Channel.DASHBOARD, "viewer"), Actor(Channel.DASHBOARD, "supervisor", may_label=True),
+        Actor(Channel.DASHBOARD, "admin", may_label=True),
+    ]
+    e = engine(FakeClock())
+    alarm_id = report(e, "w1", AlarmKind.FALL, Priority.HIGH)
+    viewer = session_actor(session(Role.VIEWER))
+    for refused_call in (lambda: acknowledge(e, alarm_id, viewer, AckIn(verdict="confirmed")),
+                         lambda: give_verdict(e, alarm_id, viewer, VerdictIn(verdict="confirmed"))):
+        with pytest.raises(ApiError) as refused:
+            refused_call()
+        assert refused.value.status == 403 and "only supervisors" in json.loads(refused.value.text or "")["error"]
+    assert e.get(alarm_id).acked_by is None and e.get(alarm_id).verdict is None
 
 
 # -- through the daemon's HTTP API ---------------------------------------------------------------------
@@ -98,8 +124,8 @@ async def test_ack_with_verdict_reaches_the_broker_and_sqlite_under_the_supervis
                 status, acked = await sam.post(f"{API}/alarms/{alarm_id}/ack",
                                                {"verdict": "confirmed", "note": "crew out"})
                 assert status == 200, acked
-                assert (acked["acked_by"], acked["verdict"], acked["state"]) == ("sam", "confirmed",
-                                                                                 "active_acknowledged")
+                assert (acked["acked_by"], acked["acked_via"], acked["verdict"], acked["state"]) == (
+                    "sam", "dashboard", "confirmed", "active_acknowledged")
                 await sub.wait_for_async(
                     record_of(alarm_id, lambda r: r["acked_by"] == "sam" and r["verdict"] == "confirmed"), 5)
 
@@ -110,12 +136,13 @@ async def test_ack_with_verdict_reaches_the_broker_and_sqlite_under_the_supervis
 
                 assert daemon.store.flush(5)
                 with sqlite3.connect(daemon.config.storage.path) as db:
-                    verdicts = db.execute('SELECT verdict, "by" FROM verdicts WHERE alarm_id = ? ORDER BY id',
+                    verdicts = db.execute('SELECT verdict, "by", channel FROM verdicts WHERE alarm_id = ? ORDER BY id',
                                           (alarm_id,)).fetchall()
-                    acks = db.execute('SELECT "by", note FROM transitions WHERE alarm_id = ? AND cause = ?',
+                    acks = db.execute('SELECT "by", channel, note FROM transitions WHERE alarm_id = ? AND cause = ?',
                                       (alarm_id, "acknowledged")).fetchall()
-                assert verdicts == [("confirmed", "sam"), ("false_alarm", "sam")]
-                assert acks == [("sam", "crew out")]
+                    acked_via = db.execute("SELECT acked_via FROM alarms WHERE alarm_id = ?", (alarm_id,)).fetchone()
+                assert verdicts == [("confirmed", "sam", "dashboard"), ("false_alarm", "sam", "dashboard")]
+                assert acks == [("sam", "dashboard", "crew out")] and acked_via == ("dashboard",)
                 status, got = await vera.get(f"{API}/alarms/{alarm_id}")
                 assert status == 200 and got["verdict"] == "false_alarm"
                 assert (await vera.get(f"{API}/alarms/a-missing-id"))[0] == 404
@@ -139,8 +166,8 @@ async def test_shelve_then_unshelve_and_refusals_of_what_the_state_does_not_allo
                 status, shelved = await sam.post(f"{API}/alarms/{alarm_id}/shelve",
                                                  {"duration_s": 600, "reason": "sensor swap"})
                 assert status == 200, shelved
-                assert (shelved["state"], shelved["shelved_by"], shelved["shelve_reason"]) == (
-                    "shelved", "sam", "sensor swap")
+                assert (shelved["state"], shelved["shelved_by"], shelved["shelved_via"], shelved["shelve_reason"]) == (
+                    "shelved", "sam", "dashboard", "sensor swap")
                 await sub.wait_for_async(record_of(alarm_id, lambda r: r["state"] == "shelved"), 5)
                 status, back = await sam.post(f"{API}/alarms/{alarm_id}/unshelve")
                 assert status == 200 and back["state"] == "active_unacknowledged" and back["shelved_by"] is None

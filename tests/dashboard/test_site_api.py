@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from edge_runtime.alarms.model import AlarmKind, ConditionUpdate, Notify, Priority
+from edge_runtime.alarms.model import Actor, AlarmKind, Channel, ConditionUpdate, Notify, Priority
 from edge_runtime.config import parse_config
 from edge_runtime.daemon import EdgeDaemon
 from edge_runtime.dashboard.keys import API
@@ -113,8 +113,9 @@ def test_zone_alarms_show_siren_evacuation_and_priority(daemon: EdgeDaemon) -> N
     zones = {z.id: z for z in site_plan(daemon, daemon.config.dashboard).zones}
     assert zones["tank-2"].siren_on and zones["tank-2"].evacuating and zones["tank-2"].alarm_priority == "critical"
     assert not zones["yard"].siren_on and zones["yard"].alarm_priority is None
-    daemon.alarms.mute(evac, "sam")
-    daemon.alarms.mute(daemon.alarms.by_key((tank, "zone_gas:H2S")).alarm_id, "sam")  # type: ignore[union-attr]
+    sam = Actor(Channel.DASHBOARD, "sam", may_label=True)
+    daemon.alarms.mute(evac, sam)
+    daemon.alarms.mute(daemon.alarms.by_key((tank, "zone_gas:H2S")).alarm_id, sam)  # type: ignore[union-attr]
     assert not next(z for z in site_plan(daemon, daemon.config.dashboard).zones if z.id == "tank-2").siren_on
 
 

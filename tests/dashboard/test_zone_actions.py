@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from edge_runtime.alarms.model import AlarmKind, AlarmState, ConditionUpdate, Notify, Priority
+from edge_runtime.alarms.model import (
+    Actor,
+    AlarmKind,
+    AlarmState,
+    AlarmTransition,
+    Channel,
+    ConditionUpdate,
+    Notify,
+    Priority,
+)
 from edge_runtime.alarms.zone_actions import UnknownZone, ZoneActionRefused
 from edge_runtime.config import parse_config
 from edge_runtime.daemon import EdgeDaemon
@@ -21,6 +30,9 @@ from edge_runtime.fusion.conditions import zone_subject
 from tests.broker import Mosquitto, Subscriber
 from tests.dashboard.harness import FakeClock, T0, dashboard_site, eventually_async, signed_in
 from tests.e2e.harness import is_alert, payload, siren, topic
+
+SAM = Actor(Channel.DASHBOARD, "sam", may_label=True)  # signed-in supervisors
+ADA = Actor(Channel.DASHBOARD, "ada", may_label=True)
 
 
 @pytest.fixture
@@ -54,22 +66,28 @@ def sensor_alarm(daemon: EdgeDaemon, zone: str, condition: str, kind: AlarmKind 
 
 async def test_siren_on_raises_a_manual_siren_alarm_and_siren_off_closes_it_as_the_same_person(bare) -> None:
     daemon, actions, clock, events = bare
-    on = await actions.run("tank-2", "siren_on", "sam", "drill")
+    transitions: list[AlarmTransition] = []
+    daemon.bus.subscribe(AlarmTransition, transitions.append)
+    on = await actions.run("tank-2", "siren_on", SAM, "drill")
     alarm = daemon.alarms.get(on.alarm_id)
     assert (alarm.kind, alarm.priority, alarm.state) == (AlarmKind.MANUAL_SIREN, Priority.HIGH, AlarmState.UNACK)
     assert alarm.notify.sirens == ("tank-2",) and alarm.message == "Siren sounded by sam" and not alarm.latching
     assert on.siren_alarms == [on.alarm_id] and (on.by, on.ts, on.note) == ("sam", T0, "drill")
     with pytest.raises(ZoneActionRefused, match="already on"):
-        await actions.run("tank-2", "siren_on", "ada", None)
+        await actions.run("tank-2", "siren_on", ADA, None)
 
     clock.now += 30
-    off = await actions.run("tank-2", "siren_off", "sam", "drill over")
+    off = await actions.run("tank-2", "siren_off", SAM, "drill over")
     closed = daemon.alarms.get(on.alarm_id)
-    assert closed.state is AlarmState.NORMAL and closed.acked_by == "sam"
+    assert closed.state is AlarmState.NORMAL and (closed.acked_by, closed.acked_via) == ("sam", Channel.DASHBOARD)
+    assert [(t.cause.value, t.by, t.channel) for t in transitions] == [  # the person raised and ended it
+        ("raised", "sam", Channel.DASHBOARD), ("acknowledged", "sam", Channel.DASHBOARD),
+        ("closed", "sam", Channel.DASHBOARD),
+    ]
     assert (off.alarm_id, off.muted, off.siren_alarms) == (on.alarm_id, [], [])
     assert [e.action for e in events] == [on, off]  # published for live pages
     with pytest.raises(ZoneActionRefused, match="not sounding"):
-        await actions.run("tank-2", "siren_off", "sam", None)
+        await actions.run("tank-2", "siren_off", SAM, None)
 
     listed = await actions.list(T0, T0 + 60)
     assert [(a.action, a.by, a.alarm_id, a.note) for a in listed.actions] == [
@@ -82,8 +100,8 @@ async def test_siren_off_mutes_sensor_alarms_but_never_closes_them(bare) -> None
     daemon, actions, _, _ = bare
     gas = sensor_alarm(daemon, "tank-2", "zone_gas:H2S")
     acked = sensor_alarm(daemon, "tank-2", "zone_gas:CO")
-    daemon.alarms.acknowledge(acked, "ada")  # acknowledged alarms cannot be muted: the siren stays on for it
-    off = await actions.run("tank-2", "siren_off", "sam", None)
+    daemon.alarms.acknowledge(acked, ADA)  # acknowledged alarms cannot be muted: the siren stays on for it
+    off = await actions.run("tank-2", "siren_off", SAM, None)
     assert off.alarm_id is None and off.muted == [gas] and off.siren_alarms == [acked]
     muted = daemon.alarms.get(gas)
     assert muted.state is AlarmState.UNACK and muted.muted_until == T0 + daemon.config.gas.mute_s
@@ -93,19 +111,19 @@ async def test_siren_off_mutes_sensor_alarms_but_never_closes_them(bare) -> None
 async def test_all_clear_ends_a_manual_evacuation_but_not_one_ordered_by_detectors(bare) -> None:
     daemon, actions, _, _ = bare
     with pytest.raises(ZoneActionRefused, match="no evacuation"):
-        await actions.run("tank-2", "all_clear", "sam", None)
+        await actions.run("tank-2", "all_clear", SAM, None)
     sensor = sensor_alarm(daemon, "tank-2", "evacuate", AlarmKind.ZONE_EVACUATE)
     with pytest.raises(ZoneActionRefused, match=f"gas detectors alarm \\(alarm {sensor}\\).*gas is gone"):
-        await actions.run("tank-2", "all_clear", "sam", None)
+        await actions.run("tank-2", "all_clear", SAM, None)
 
-    evac = await actions.run("tank-2", "evacuate", "sam", "smell of gas")
+    evac = await actions.run("tank-2", "evacuate", SAM, "smell of gas")
     alarm = daemon.alarms.get(evac.alarm_id)
     assert (alarm.kind, alarm.priority) == (AlarmKind.ZONE_EVACUATE, Priority.CRITICAL)
     assert alarm.notify.sirens == ("tank-2",)
     assert alarm.message.startswith("Evacuate Tank 2 (confined space) (tank-2): ordered by sam")
     with pytest.raises(ZoneActionRefused, match="already ordered"):
-        await actions.run("tank-2", "evacuate", "ada", None)
-    clear = await actions.run("tank-2", "all_clear", "sam", None)
+        await actions.run("tank-2", "evacuate", ADA, None)
+    clear = await actions.run("tank-2", "all_clear", SAM, None)
     assert clear.alarm_id == evac.alarm_id and daemon.alarms.get(evac.alarm_id).state is AlarmState.NORMAL
     assert daemon.alarms.get(sensor).state is AlarmState.UNACK  # the detectors' evacuation goes on
     assert clear.siren_alarms == [sensor]
@@ -114,11 +132,11 @@ async def test_all_clear_ends_a_manual_evacuation_but_not_one_ordered_by_detecto
 async def test_unknown_zones_and_zones_without_a_siren_are_refused(bare) -> None:
     daemon, actions, _, events = bare
     with pytest.raises(UnknownZone, match="unknown zone 'tank-9'"):
-        await actions.run("tank-9", "evacuate", "sam", None)
+        await actions.run("tank-9", "evacuate", SAM, None)
     for action in ("siren_on", "siren_off"):
         with pytest.raises(ZoneActionRefused, match="has no siren"):
-            await actions.run("elec-room", action, "sam", None)
-    evac = await actions.run("elec-room", "evacuate", "sam", None)  # wearables still alerted, no siren
+            await actions.run("elec-room", action, SAM, None)
+    evac = await actions.run("elec-room", "evacuate", SAM, None)  # wearables still alerted, no siren
     assert daemon.alarms.get(evac.alarm_id).notify.sirens == ()
     assert [e.action.action for e in events] == ["evacuate"]  # refusals are not recorded
 

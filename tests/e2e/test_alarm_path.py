@@ -8,6 +8,8 @@ from pathlib import Path
 
 from edge_runtime.alarms.model import AlarmState
 from edge_runtime.demo import CONTROL_ROOM
+from edge_runtime.store.history_queries import read_once
+from edge_runtime.store.labels import current_labels
 from tests.broker import Mosquitto, Subscriber
 from tests.e2e.harness import (
     eventually,
@@ -79,12 +81,16 @@ async def test_ack_and_verdict_over_mqtt_are_stored(tmp_path: Path, mosquitto: M
                 lambda m: m.topic == topic("alarms", alarm_id) and m.payload
                 and json.loads(m.payload)["acked_by"] == "gatehouse", timeout=10)
             assert json.loads(acked.payload)["state"] in (AlarmState.ACKED.value, AlarmState.NORMAL.value)
+            assert json.loads(acked.payload)["acked_via"] == "mqtt"
             assert daemon.store.flush(5)
             db = sqlite3.connect(site.config.storage.path)
-            verdicts = db.execute("SELECT verdict, by FROM verdicts WHERE alarm_id=?", (alarm_id,)).fetchall()
-            assert verdicts == [("confirmed", CONTROL_ROOM)]  # the account in the topic, not the payload's "by"
-            causes = [r[0] for r in db.execute("SELECT cause FROM transitions WHERE alarm_id=?", (alarm_id,))]
-            assert "raised" in causes and "acknowledged" in causes
+            verdicts = db.execute("SELECT verdict, by, channel FROM verdicts WHERE alarm_id=?", (alarm_id,)).fetchall()
+            assert verdicts == [("confirmed", CONTROL_ROOM, "mqtt")]  # the account in the topic, not the payload's "by"
+            stored = db.execute("SELECT cause, by, channel FROM transitions WHERE alarm_id=? ORDER BY id",
+                                (alarm_id,)).fetchall()
+            assert stored[0] == ("raised", None, "system") and ("acknowledged", "gatehouse", "mqtt") in stored
+            [label] = [r for r in read_once(site.config.storage.path, current_labels) if r["alarm_id"] == alarm_id]
+            assert (label["verdict"], label["by"], label["channel"]) == ("confirmed", CONTROL_ROOM, "mqtt")
 
 
 async def test_garbage_on_a_port_is_counted_and_dropped(tmp_path: Path, mosquitto: Mosquitto) -> None:

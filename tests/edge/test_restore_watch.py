@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from edge_runtime.alarms.engine import AlarmEngine
 from edge_runtime.alarms.model import (
-    AlarmKind, AlarmState, AlarmTransition, ConditionUpdate, Priority, Subject, SubjectKind,
+    Actor, AlarmKind, AlarmState, AlarmTransition, Channel, ConditionUpdate, Priority, Subject, SubjectKind,
 )
 from edge_runtime.config import parse_config
 from edge_runtime.restore_watch import RestoredConditionWatch, redetect_s
@@ -48,7 +48,7 @@ def test_condition_gone_while_down_is_cleared_after_redetection_time() -> None:
     watch.tick(clock.now)
     (alarm,) = engine.active()  # latched: still open, owed an acknowledgement
     assert not alarm.condition_active and alarm.state is AlarmState.UNACK
-    engine.acknowledge(alarm.alarm_id, "supervisor")
+    engine.acknowledge(alarm.alarm_id, Actor(Channel.DASHBOARD, "supervisor"))
     assert engine.active() == []
 
 

@@ -1,7 +1,7 @@
 """No-motion, fall, panic, check-in and link rules of the wearable."""
 from __future__ import annotations
 
-from edge_runtime.alarms.model import AlarmKind, Priority, SubjectKind
+from edge_runtime.alarms.model import Actor, AlarmKind, Channel, Priority, SubjectKind
 from firmware_bridge.readings import CheckIn, Contact, HeartRate, Motion, PanicButton
 
 from .support import Harness, site
@@ -135,8 +135,10 @@ def test_panic_is_immediate_critical_and_cancel_withdraws_it() -> None:
     assert u.notify.workers == ("w07", "s01", "w08")
     h.feed("wb07", PanicButton(pressed=True))
     assert len(h.of("panic")) == 1
+    assert u.actor is None  # the press itself is the sensor's fact
     h.feed("wb07", PanicButton(pressed=False))
     assert not h.active("panic", "w07")
+    assert h.last("panic", "w07").actor == Actor(Channel.WEARABLE, "wb07")  # the withdrawal is the worker's own act
 
 
 def lone_config() -> dict:

@@ -1,7 +1,7 @@
 """Restart: a second Store over the same file restores what the engine had."""
 from __future__ import annotations
 
-from edge_runtime.alarms.model import AlarmState, TransitionCause, Verdict
+from edge_runtime.alarms.model import AlarmState, Channel, TransitionCause, Verdict
 from edge_runtime.store import Store
 
 from .conftest import StoreFactory, gas, make_alarm, transition
@@ -71,7 +71,8 @@ def test_history_is_kept_per_alarm(store: Store) -> None:
 def test_verdict_transitions_are_training_labels(store: Store) -> None:
     alarm = make_alarm("v1", state=AlarmState.ACKED, verdict=Verdict.FALSE_ALARM, updated_ts=1100.0)
     store.record_transition(
-        transition(alarm, TransitionCause.VERDICT, AlarmState.ACKED, by="sup-1", note="bump test", ts=1100.0)
+        transition(alarm, TransitionCause.VERDICT, AlarmState.ACKED, by="sup-1", note="bump test", ts=1100.0,
+                   channel=Channel.DASHBOARD)
     )
     store.record_transition(transition(make_alarm("v2")))
     assert store.flush()
@@ -85,6 +86,7 @@ def test_verdict_transitions_are_training_labels(store: Store) -> None:
         "ts": 1100.0,
         "kind": "gas_high",
         "subject": "worker:w7",
+        "channel": "dashboard",
     }
     assert store.verdicts("v2") == []
     assert store.alarms()[0]["verdict"] == "false_alarm"

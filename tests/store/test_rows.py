@@ -5,8 +5,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from edge_runtime.alarms.model import AlarmState, TransitionCause, Verdict
-from edge_runtime.store.rows import ALARM_COLUMNS, alarm_from_row, alarm_row, reading_row, verdict_row
+from edge_runtime.alarms.model import AlarmState, Channel, TransitionCause, Verdict
+from edge_runtime.store.rows import ALARM_COLUMNS, alarm_from_row, alarm_row, reading_row, transition_row, verdict_row
 from firmware_bridge.readings import (
     Battery,
     CheckIn,
@@ -62,15 +62,26 @@ def test_observation_extra_and_unknown_readings_are_kept() -> None:
 
 
 def test_alarm_round_trips_through_its_row() -> None:
-    alarm = make_alarm(verdict=Verdict.CONFIRMED, muted_until=12.0, flood_group="f1", shelved_until=99.0)
+    alarm = make_alarm(verdict=Verdict.CONFIRMED, muted_until=12.0, flood_group="f1", shelved_until=99.0,
+                       acked_by="ops", acked_via=Channel.MQTT, shelved_by="sam", shelved_via=Channel.DASHBOARD)
     stored = dict(zip(ALARM_COLUMNS, alarm_row(alarm), strict=True))
+    assert (stored["acked_via"], stored["shelved_via"]) == ("mqtt", "dashboard")
     assert alarm_from_row(stored) == alarm
 
 
 def test_only_verdict_transitions_make_labels() -> None:
     alarm = make_alarm(state=AlarmState.ACKED, verdict=Verdict.CONFIRMED)
     assert verdict_row(transition(alarm, TransitionCause.ACKNOWLEDGED)) is None
-    assert verdict_row(transition(alarm, TransitionCause.VERDICT, by="sup"))[1:3] == ("confirmed", "sup")  # type: ignore[index]
+    labelled = transition(alarm, TransitionCause.VERDICT, by="sup", channel=Channel.DASHBOARD)
+    row = verdict_row(labelled)
+    assert row is not None and (row[1], row[2], row[-1]) == ("confirmed", "sup", "dashboard")
     unlabelled = make_alarm(state=AlarmState.ACKED)
     from_extra = transition(unlabelled, TransitionCause.VERDICT, extra={"verdict": "false_alarm"})
     assert verdict_row(from_extra)[1] == "false_alarm"  # type: ignore[index]
+
+
+def test_a_transition_row_keeps_its_channel_and_an_unknown_one_stays_null() -> None:
+    alarm = make_alarm(state=AlarmState.ACKED)
+    assert transition_row(transition(alarm, TransitionCause.ACKNOWLEDGED, by="wb07", channel=Channel.WEARABLE))[5:] == (
+        "wb07", None, None, "wearable")
+    assert transition_row(transition(alarm, TransitionCause.ACKNOWLEDGED))[-1] is None

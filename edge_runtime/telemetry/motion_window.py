@@ -7,6 +7,9 @@ only these samples, in order, leaves that state machine exactly where the
 whole sequence would have left it:
 
 * the first sample (the stillness clock starts at the first sample ever seen),
+* the first impact before any free fall of the window: it may complete a free
+  fall of an earlier message that fusion still holds (a free fall and its
+  impact often arrive in two messages),
 * the last effective fall: the latest free-fall sample before the last impact
   that followed a free fall within ``impact_within_s``, and that impact
   (a later impact overrides an earlier one, so earlier pairs do not matter),
@@ -15,7 +18,7 @@ whole sequence would have left it:
   cancels a pre-alarm; an earlier one only does the same earlier),
 * the last sample (``last_sample``: stillness must be seen until then).
 
-So a window of any length becomes at most six samples, and merging two
+So a window of any length becomes at most seven samples, and merging two
 reduced windows and reducing again gives the same result as reducing the
 whole sequence: the telemetry coalescer relies on that.
 """
@@ -46,14 +49,19 @@ class MotionReducer:
         free_fall = -1  # index of the pending free fall (fusion's free_fall_ts)
         fall_pair = (-1, -1)  # (free fall, impact) of the last effective fall
         moving = -1
+        orphan_impact = -1  # the first impact before any free fall here: an earlier window's may pair with it
+        seen_free_fall = False
         for i, (ax, ay, az, ts) in enumerate(samples):
             m2 = ax * ax + ay * ay + az * az
             if m2 < self._free_fall2:
-                free_fall = i
-            elif m2 > self._impact2 and free_fall >= 0 and ts - samples[free_fall][3] <= self._impact_within_s:
-                fall_pair, free_fall = (free_fall, i), -1
+                free_fall, seen_free_fall = i, True
+            elif m2 > self._impact2:
+                if free_fall >= 0 and ts - samples[free_fall][3] <= self._impact_within_s:
+                    fall_pair, free_fall = (free_fall, i), -1
+                elif not seen_free_fall and orphan_impact < 0:
+                    orphan_impact = i
             if m2 > self._still_hi2 or m2 < self._still_lo2:
                 moving = i
-        keep = {0, len(samples) - 1, *fall_pair, free_fall, moving}
+        keep = {0, len(samples) - 1, *fall_pair, free_fall, moving, orphan_impact}
         keep.discard(-1)
         return [samples[i] for i in sorted(keep)]

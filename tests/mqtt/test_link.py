@@ -35,6 +35,8 @@ def on(topic: str) -> Callable[[Received], bool]:
 async def test_connects_and_announces_online_retained(mosquitto: Mosquitto, make_link: LinkFactory) -> None:
     link = await make_link()
     assert link.state is ConnectionState.CONNECTED
+    # the status goes out right after CONNACK: once the broker has acknowledged it, it is retained
+    await eventually(lambda: link.pending == 0, what="the online status acknowledged")
     with Subscriber(mosquitto.host, mosquitto.port, [link.status_topic]) as sub:
         status = await sub.wait_for_async(on(link.status_topic))
     doc = json.loads(status.payload)

@@ -165,13 +165,13 @@ function fillItem(item, a) {
       a.latching ? " · latching" : ""),
   ];
   if (a.acked_by) {
-    lines.push(h("div.alarm-ack", `✔ Acknowledged by ${a.acked_by}${a.acked_ts ? ` at ${clockTime(a.acked_ts)}` : ""}`,
+    lines.push(h("div.alarm-ack", `✔ Acknowledged by ${a.acked_by}${via(a.acked_via)}${a.acked_ts ? ` at ${clockTime(a.acked_ts)}` : ""}`,
       a.verdict ? h("span.verdict", ` · verdict: ${VERDICT_LABEL[a.verdict]}`) : ""));
   } else if (a.verdict) {
     lines.push(h("div.alarm-ack", h("span.verdict", `Verdict: ${VERDICT_LABEL[a.verdict]}`)));
   }
   if (a.state === "shelved" && a.shelved_by) {
-    lines.push(h("div.alarm-shelved", `Shelved by ${a.shelved_by} until ${hhmm(a.shelved_until)}`,
+    lines.push(h("div.alarm-shelved", `Shelved by ${a.shelved_by}${via(a.shelved_via)} until ${hhmm(a.shelved_until)}`,
       a.shelve_reason ? ` — ${a.shelve_reason}` : ""));
   }
   clear(item.main).append(...lines);
@@ -190,6 +190,13 @@ function fillItem(item, a) {
   item.actions.append(...buttons);
   // a form for an action no longer offered closes (someone else did it)
   if (item.openForm && !buttons.some((b) => b.dataset.action === item.openForm)) closeForm(item);
+}
+
+const CHANNEL_LABEL = { dashboard: "dashboard", mqtt: "MQTT console", wearable: "wearable" };
+
+/** " (via MQTT console)": where an acknowledgement or a shelve came from, when not the dashboard. */
+function via(channel) {
+  return channel && channel !== "dashboard" ? ` (via ${CHANNEL_LABEL[channel] || channel})` : "";
 }
 
 function stateIcon(st) {

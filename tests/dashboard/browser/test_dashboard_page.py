@@ -39,6 +39,7 @@ from edge_runtime.alarms.model import AlarmState
 from edge_runtime.daemon import EdgeDaemon
 from edge_runtime.dashboard.keys import API, DASHBOARD
 from edge_runtime.dashboard.live import LiveHub
+from edge_runtime.demo import CONTROL_ROOM
 from tests.broker import Mosquitto, Subscriber
 from tests.dashboard.browser.conftest import Console, attach_console
 from tests.dashboard.harness import ACCOUNTS, dashboard_site, eventually_async, signed_in
@@ -260,6 +261,14 @@ async def test_supervisor_handles_a_gas_alarm_from_the_page(tmp_path: Path, mosq
             await expect(row4.locator(".alarm-ack")).to_contain_text("False alarm")
             await expect(row4.locator("button[data-action=verdict]")).to_have_count(0)
             assert daemon.alarms.get(w04.alarm_id).verdict is not None
+
+            # an acknowledgement from the control room's MQTT console shows where it came from
+            other = next(a for a in daemon.alarms.active()
+                         if a.state is AlarmState.UNACK and a.alarm_id not in (w03.alarm_id, w04.alarm_id))
+            await reveal(page, other.alarm_id)
+            sub.publish(topic("alarms", other.alarm_id, "ack", CONTROL_ROOM), b"{}")
+            row5 = page.locator(f'li.alarm[data-alarm-id="{other.alarm_id}"]')
+            await expect(row5.locator(".alarm-ack")).to_contain_text(f"Acknowledged by {CONTROL_ROOM} (via MQTT console)")
 
             # a zone action takes two clicks; the first only asks, and asking runs out after 5 s
             async with signed_in(base, "sam") as api:

@@ -11,10 +11,8 @@ call raises sqlite3.Error.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from pathlib import Path
 
-from .connection import connect
+from .side_table import SideTable
 
 _INSERT = (
     "INSERT INTO accounts (name, display_name, role, password_hash, created_ts, updated_ts)"
@@ -22,13 +20,8 @@ _INSERT = (
 )
 
 
-class AccountsTable:
+class AccountsTable(SideTable):
     """Rows of ``accounts`` over an already migrated file; one statement at a time, from any thread."""
-
-    def __init__(self, db_path: Path) -> None:
-        self._db_path = db_path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
 
     def names(self) -> list[tuple[str, str, str]]:
         """(name, display_name, role) of every account."""
@@ -55,14 +48,3 @@ class AccountsTable:
         """Remove an account; False if there was none."""
         with self._lock:
             return self._connection().execute("DELETE FROM accounts WHERE name = ?", (name,)).rowcount > 0
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = connect(self._db_path)  # WAL and busy_timeout: it shares the file with the store process
-        return self._conn

@@ -8,24 +8,19 @@ the event loop. Errors are raised as StoreError.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from pathlib import Path
 from typing import Any
 
-from .connection import connect
 from .errors import StoreError
+from .side_table import SideTable
 
 _COLUMNS = 'id, zone, action, "by", ts, note, alarm_id'
 _INSERT = 'INSERT INTO zone_actions (zone, action, "by", ts, note, alarm_id) VALUES (?, ?, ?, ?, ?, ?)'
 
 
-class ZoneActionsTable:
+class ZoneActionsTable(SideTable):
     """Opened on first use: the store migrates the file before the first action can come."""
 
-    def __init__(self, db_path: Path) -> None:
-        self._db_path = db_path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()  # one statement at a time, from worker threads
+    row_factory = sqlite3.Row
 
     def insert(self, zone: str, action: str, by: str, ts: float, note: str | None, alarm_id: str | None) -> int:
         """Record one action; returns its id."""
@@ -48,15 +43,3 @@ class ZoneActionsTable:
                 return [dict(row) for row in rows]
             except sqlite3.Error as exc:
                 raise StoreError(f"zone actions not read: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = connect(self._db_path)  # WAL and busy_timeout: it shares the file with the store process
-            self._conn.row_factory = sqlite3.Row
-        return self._conn

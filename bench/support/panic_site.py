@@ -44,13 +44,15 @@ WEARABLES = 200
 PROBE_PAIRS = [(f"wb{i:03d}", f"w{i:03d}") for i in range(WEARABLES - 8, WEARABLES)]
 
 
-def _site(port: int, work: Path) -> dict[str, Any]:
+def _site(port: int, work: Path, storage: dict[str, Any] | None = None) -> dict[str, Any]:
     site = bench_site(workers=WEARABLES, gateway_ports=[], probe_ports=[], mqtt_port=port, db_path=work / "bench.db")
+    site["storage"].update(storage or {})
     return site
 
 
-def _start_daemon(work: Path, port: int, stack: ExitStack) -> subprocess.Popen[bytes]:
-    (work / "site.yaml").write_text(yaml.safe_dump(_site(port, work)))
+def _start_daemon(work: Path, port: int, stack: ExitStack, storage: dict[str, Any] | None = None
+                  ) -> subprocess.Popen[bytes]:
+    (work / "site.yaml").write_text(yaml.safe_dump(_site(port, work, storage)))
     with (work / "daemon.log").open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "edge_runtime", "run", "--config", str(work / "site.yaml")],
                                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
@@ -81,15 +83,19 @@ def _ready(probes: PanicProbes, timeout: float) -> bool:
     return False
 
 
-def measure(system: str, rate: float, run: ProbeRun, work: Path, load_wearables: list[str] | None = None) -> dict[str, Any]:
+def measure(system: str, rate: float, run: ProbeRun, work: Path, load_wearables: list[str] | None = None,
+            storage: dict[str, Any] | None = None) -> dict[str, Any]:
     """p50/p99/missed, CPU (per process) and RSS of ``system`` answering panic probes while ``load_wearables``
-    (default: the site's 200) publish ``rate`` messages/s in the background."""
+    (default: the site's 200) publish ``rate`` messages/s in the background; ``storage``: the daemon's
+    site-file storage settings over the benchmark site's."""
     (work / "mosquitto").mkdir(parents=True)
     with ExitStack() as stack:
         broker = LocalBroker(workdir=work / "mosquitto").start()
         stack.callback(broker.stop)
-        start = _start_nodered if system == "nodered" else _start_daemon
-        proc = start(work, broker.port, stack)
+        if system == "nodered":
+            proc = _start_nodered(work, broker.port, stack)
+        else:
+            proc = _start_daemon(work, broker.port, stack, storage)
         prober = Prober(broker.port, SITE, client_id=f"bench-prober-{system}")
         stack.callback(prober.close)
         probes = PanicProbes(prober, PROBE_PAIRS, reset=system == "daemon")

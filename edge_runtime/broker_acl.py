@@ -48,7 +48,6 @@ class BrokerAccount:
 
 @dataclass(frozen=True, slots=True)
 class BrokerFiles:
-    directory: Path
     acl: Path
     passwd: Path
     conf: Path
@@ -97,7 +96,7 @@ def _grants(t: Topics, p: str, account: BrokerAccount) -> list[tuple[str, str]]:
 
 def write_broker_files(directory: Path, site: str, accounts: Iterable[BrokerAccount],
                        passwords: Mapping[str, str] | None = None) -> BrokerFiles:
-    """Write ``acl``, ``passwd`` and ``mosquitto.conf`` (the auth part) into ``directory``.
+    """Write ``acl``, ``passwd``, ``auth.conf`` and ``passwords.txt`` into ``directory``.
 
     Accounts without a given password get a random one. Raises
     FileNotFoundError without ``mosquitto_passwd``.
@@ -114,7 +113,7 @@ def write_broker_files(directory: Path, site: str, accounts: Iterable[BrokerAcco
     subprocess.run([tool, "-U", str(passwd)], check=True, capture_output=True, timeout=60)  # hash in place
     _private(handout, "".join(f"{name}: {password}\n" for name, password in chosen.items()))
     conf.write_text(f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n")
-    return BrokerFiles(directory, acl, passwd, conf, handout, chosen)
+    return BrokerFiles(acl, passwd, conf, handout, chosen)
 
 
 def _private(path: Path, text: str) -> None:

@@ -198,8 +198,9 @@ class EdgeDaemon:
         verdict = cmd.verdict
         if verdict is not None and not actor.may_label:
             self.refused_acks += 1
-            log.warning("verdict refused: %r is an operator account; only supervisors label alarms", account,
-                        extra={"alarm_id": alarm_id})
+            if self._refused_log.ready():
+                log.warning("verdict refused: %r is an operator account; only supervisors label alarms", account,
+                            extra={"alarm_id": alarm_id})
             verdict = None
         try:
             alarm = self.alarms.get(alarm_id)

@@ -74,9 +74,14 @@ def demo_accounts(data: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _demo_mqtt(data: dict[str, Any]) -> dict[str, Any]:
+    """The site file's broker accounts: the daemon's own and demo_accounts."""
+    return {"username": DAEMON_ACCOUNT, "accounts": demo_accounts(data)}
+
+
 def demo_broker_files(base: dict[str, Any], directory: Path) -> BrokerFiles:
     """Accounts and ACL for the demo's own broker: the site locked down as on a real one."""
-    config = parse_config({**base, "mqtt": {"username": DAEMON_ACCOUNT, "accounts": demo_accounts(base)}})
+    config = parse_config({**base, "mqtt": _demo_mqtt(base)})
     return write_broker_files(directory, config.site.id, site_accounts(config))
 
 
@@ -91,7 +96,7 @@ def demo_config(
     controller = sim.controller_settings()
     if controller is not None:
         data["controller"] = controller.model_dump(mode="json")
-    data["mqtt"] = {"host": HOST, "port": mqtt_port, "username": DAEMON_ACCOUNT, "accounts": demo_accounts(data)}
+    data["mqtt"] = {"host": HOST, "port": mqtt_port, **_demo_mqtt(data)}
     if broker is not None:
         data["mqtt"]["password"] = broker.passwords[DAEMON_ACCOUNT]
     data["storage"] = {"path": str(data_dir / "siteguard.db")}

@@ -75,8 +75,7 @@ class LocalBroker:
         conf = self._dir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} {self.host}\n"
-            f"allow_anonymous {'true' if self.allow_anonymous else 'false'}\n"
-            + (self._auth_lines() if self.auth is not None else "") +
+            + self._access_lines() +
             "persistence false\n"
             # the default cuts a subscriber's QoS 1 backlog at 1000: an alarm replay after an
             # outage must not be cut short
@@ -97,12 +96,13 @@ class LocalBroker:
         self.stop()
         raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout}s")
 
-    def _auth_lines(self) -> str:
-        assert self.auth is not None
-        # as root mosquitto reads these files after dropping to its own user, which cannot enter a
-        # private work directory: a demo or test broker on loopback keeps root instead
-        user = "user root\n" if os.geteuid() == 0 else ""
-        return f"password_file {self.auth.passwd}\nacl_file {self.auth.acl}\n{user}"
+    def _access_lines(self) -> str:
+        """Anonymous or not; with accounts, the auth.conf lines broker_acl wrote for any site broker."""
+        if self.auth is None:
+            return f"allow_anonymous {'true' if self.allow_anonymous else 'false'}\n"
+        # as root mosquitto reads the password and ACL files after dropping to its own user, which
+        # cannot enter a private work directory: a demo or test broker on loopback keeps root instead
+        return self.auth.conf.read_text() + ("user root\n" if os.geteuid() == 0 else "")
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._proc is None:

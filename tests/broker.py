@@ -144,6 +144,16 @@ class Subscriber:
         self.close()
 
 
+def until(check: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """Poll ``check`` (from a thread that may block: not an event loop) until it is truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def _broker(workdir: Path) -> Iterator[Mosquitto]:
     binary = find_mosquitto()
     if binary is None:

@@ -321,14 +321,10 @@ def parse_telemetry(wearable: str, payload: bytes, ts: float) -> list[Observatio
 
 
 def _salvaged_presses(payload: bytes) -> list[Reading]:
-    """The presses spelled out in a payload that is not valid JSON (or too deep, or too long a number)."""
-    kinds = {m.group(1) for m in _EVENT_FLAG.finditer(payload)}
-    return [reading for key, reading in _PRESSES if key in kinds]
-
-
-_PRESSES: tuple[tuple[bytes, Reading], ...] = (
-    (b"panic", PanicButton(pressed=True)), (b"cancel", PanicButton(pressed=False)), (b"checkin", CheckIn()),
-)
+    """The presses spelled out in a payload that is not valid JSON (or too deep, or too long a number),
+    read by the fields' own parsers, in their order."""
+    pressed = {m.group(1).decode() for m in _EVENT_FLAG.finditer(payload)}
+    return [reading for key, parse in _FIELDS if key in pressed for reading in parse(True)]
 
 
 def may_hold_press(payload: bytes) -> bool:
@@ -414,8 +410,7 @@ class InboundRouter:
         except Exception as exc:  # noqa: BLE001 - MessageError, or a parser bug: one ack lost, never the loop
             self.counters.acks_rejected += 1
             if self._rejected_log.ready():
-                log.warning("ack for alarm %s rejected: %s", alarm_id, _short(exc) if not isinstance(exc, MessageError)
-                            else exc)
+                log.warning("ack for alarm %s rejected: %s", alarm_id, str(exc)[:200])
             return
         self.counters.acks += 1
         handler(alarm_id, account, command)

@@ -60,26 +60,28 @@ class Topics:
 
     def parse_ack_topic(self, topic: str) -> tuple[str, str] | None:
         """(alarm id, account) of an ``alarms/{id}/ack/{account}`` topic of this site, else ``None``."""
-        parts = topic.split("/")
-        if len(parts) != 6 or parts[5] == "" or _FORBIDDEN.intersection(parts[5]):
-            return None
-        alarm_id = self._middle("/".join(parts[:5]), "alarms", "ack")
-        return None if alarm_id is None else (alarm_id, parts[5])
+        ids = self._ids(topic, ("alarms", None, "ack", None))
+        return None if ids is None else (ids[0], ids[1])
 
     def parse_telemetry_topic(self, topic: str) -> str | None:
         """The wearable id of a ``wearables/{id}/telemetry`` topic of this site, else ``None``."""
-        return self._middle(topic, "wearables", "telemetry")
+        ids = self._ids(topic, ("wearables", None, "telemetry"))
+        return None if ids is None else ids[0]
 
-    def _middle(self, topic: str, collection: str, leaf: str) -> str | None:
+    def _ids(self, topic: str, levels: tuple[str | None, ...]) -> list[str] | None:
+        """The ids at the ``None`` levels of ``siteguard/{site}/<levels>``, each a usable topic level."""
         parts = topic.split("/")
-        if len(parts) != 5 or parts[0] != ROOT or parts[1] != self.site:
+        if len(parts) != len(levels) + 2 or parts[0] != ROOT or parts[1] != self.site:
             return None
-        if parts[2] != collection or parts[4] != leaf:
-            return None
-        ident = parts[3]
-        if not ident or _FORBIDDEN.intersection(ident):
-            return None
-        return ident
+        ids = []
+        for part, level in zip(parts[2:], levels):
+            if level is None:
+                if not part or _FORBIDDEN.intersection(part):
+                    return None
+                ids.append(part)
+            elif part != level:
+                return None
+        return ids
 
     def __repr__(self) -> str:
         return f"Topics({self.site!r})"

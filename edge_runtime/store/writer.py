@@ -156,12 +156,18 @@ class Writer:
     # --- lifecycle ---------------------------------------------------------------
 
     def start(self, opener: Callable[[], sqlite3.Connection], budget: DiskBudget | None) -> None:
-        """Open the database now if it can be (committing what earlier runs spilled), then start the thread.
+        """Open (and migrate) the database now if it can be, then start the thread, whose first pass
+        commits what earlier runs spilled: the daemon's start, and its first alarm, never wait for that.
 
         ``opener`` returns a migrated write connection (closed by :meth:`stop`); a database it cannot open
         now is not an error: the thread tries again every ``retry_interval_s``."""
         self._opener, self._budget = opener, budget
-        self._recover()
+        try:
+            self._open()
+        except (OSError, sqlite3.Error) as exc:
+            self._fail(exc)
+        else:
+            self._holding, self._retry_at = bool(self._journal), 0.0  # replay first, before new alarm writes
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -250,18 +256,22 @@ class Writer:
         """Open the database if it is not, then commit what the journal holds, oldest first; False if it
         still fails (the failure is recorded and retried later)."""
         try:
-            if self._tx is None:
-                assert self._opener is not None
-                self._tx = Transactions(self._opener(), self._stats, on_commit=self._writable)
-                self._writable()
+            self._open()
             replayed = self._journal.replay(self._commit_held, partial(replay_mark, self._tx.conn))
         except (OSError, sqlite3.Error) as exc:
             self._fail(exc)
             return False
         if replayed:
             log.warning("held alarm writes committed", extra={"replayed": replayed})
+        self._writable()  # also when nothing was held: the failure is over once the database answers
         self._holding = False
         return True
+
+    def _open(self) -> None:
+        if self._tx is None:
+            assert self._opener is not None
+            self._tx = Transactions(self._opener(), self._stats, on_commit=self._writable)
+            self._writable()
 
     def _commit_held(self, units: deque[Unit]) -> None:
         self._transactions().commit_queue(units, durable=self._fsync)

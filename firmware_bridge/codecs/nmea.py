@@ -147,8 +147,11 @@ def nmea_checksum(body: bytes) -> int:
 def decode_nmea(sentence: bytes) -> GpsFix | None:
     """Decode one sentence (with or without CR LF) into a fix, or ``None`` for other types."""
     body = checked_body(sentence)
-    if body is None:
-        return None
+    return None if body is None else decode_body(body)
+
+
+def decode_body(body: bytes) -> GpsFix | None:
+    """The fix in a body ``checked_body`` passed, or ``None`` for sentence types without one."""
     handler = _HANDLERS.get(body[2:5])
     if handler is None:
         return None

@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from firmware_bridge.errors import CodecError
 from firmware_bridge.readings import GpsFix
 
-from .nmea import KNOTS_TO_MPS, checked_body, decode_nmea
+from .nmea import KNOTS_TO_MPS, checked_body, decode_body
 
 DATE_KEPT_FIXES = 3600  # an hour of 1 Hz fixes without a date sentence: forget the date
 KMH_TO_MPS = 1000.0 / 3600.0
@@ -48,7 +48,7 @@ class NmeaEpoch:
 
     def __init__(self) -> None:
         self._date: tuple[date, float] | None = None  # the day, and the time of day it was sent at
-        self._date_age = 0
+        self._date_at = 0  # fixes seen when it came
         self._motion: tuple[float, float | None, int] | None = None  # speed m/s, course, fixes seen before it
         self._fixes = 0
         self._cycle_time: str | None = None
@@ -65,7 +65,7 @@ class NmeaEpoch:
         if kind == b"ZDA":
             self._zda(body)
             return None
-        fix = decode_nmea(sentence)
+        fix = decode_body(body)  # the checksum is checked once
         if fix is None or fix.time is None:
             return fix
         return self._complete(fix)
@@ -92,12 +92,11 @@ class NmeaEpoch:
             day = date(yyyy, mo, dd)
         except ValueError as exc:
             raise CodecError(f"bad ZDA date: {exc}") from None
-        self._date, self._date_age = (day, h * 3600 + mi * 60 + s), 0
+        self._date, self._date_at = (day, h * 3600 + mi * 60 + s), self._fixes
 
     def _complete(self, fix: GpsFix) -> GpsFix:
         assert fix.time is not None
-        self._date_age += 1
-        if self._date is not None and self._date_age > DATE_KEPT_FIXES:
+        if self._date is not None and self._fixes - self._date_at >= DATE_KEPT_FIXES:
             self._date = None
         dated = "T" in fix.time
         time_of_day = fix.time.split("T")[1].rstrip("Z") if dated else fix.time
@@ -106,7 +105,7 @@ class NmeaEpoch:
         self._fixes += 1
         if dated:  # an RMC with a date: the date of this receiver from now on
             day = date.fromisoformat(fix.time[:10])
-            self._date, self._date_age = (day, _seconds(time_of_day)), 0
+            self._date, self._date_at = (day, _seconds(time_of_day)), self._fixes
         if fix.sentence not in _COMBINED:
             return fix
         changes: dict[str, object] = {}

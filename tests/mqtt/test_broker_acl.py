@@ -18,6 +18,7 @@ from edge_runtime.broker_acl import AccountRole, BrokerAccount, acl_text, write_
 from edge_runtime.demo import demo_accounts, demo_site_data
 from edge_runtime.local_broker import LocalBroker
 from edge_runtime.mqtt.topics import Topics
+from tests.broker import until
 
 SITE = "acl-site"
 T = Topics(SITE)
@@ -83,14 +84,6 @@ def broker(tmp_path: Path) -> Iterator[tuple[LocalBroker, dict[str, str]]]:
         broker.stop()
 
 
-def _until(check, what: str, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def test_the_acl_names_each_account_and_nothing_anonymous() -> None:
     text = acl_text(SITE, ACCOUNTS)
@@ -104,7 +97,7 @@ def test_no_account_no_wrong_password(broker: tuple[LocalBroker, dict[str, str]]
     anonymous = _Client(b.port, None, None)
     wrong = _Client(b.port, "ctrl", "guess")
     try:
-        _until(lambda: anonymous.connack and wrong.connack, "both CONNACKs")
+        until(lambda: anonymous.connack and wrong.connack, "both CONNACKs")
         assert anonymous.connack[0] != 0 and wrong.connack[0] != 0
     finally:
         anonymous.close()
@@ -119,7 +112,7 @@ def _forbidden(port: int, name: str, password: str, topic: str, payload: bytes, 
     try:
         c.wait_ready()
         c.client.publish(topic, payload, qos=0, retain=retain)
-        _until(lambda: not c.client.is_connected(), f"{name} disconnected for publishing on {topic}")
+        until(lambda: not c.client.is_connected(), f"{name} disconnected for publishing on {topic}")
     finally:
         c.close()
 
@@ -141,7 +134,7 @@ def test_each_account_can_say_only_what_it_is(broker: tuple[LocalBroker, dict[st
         _forbidden(b.port, "gate", pw["gate"], T.alarm("a-1"), b'{"state": "normal"}', retain=True)
         gw1.publish(T.wearable_telemetry("wb1"), b'{"hr": 70}')
         ctrl.publish(T.alarm_ack("a-1", "ctrl"), b'{"verdict": "confirmed"}')
-        _until(lambda: len(daemon.received()) >= 2, "the allowed messages")
+        until(lambda: len(daemon.received()) >= 2, "the allowed messages")
         time.sleep(0.3)
         assert daemon.received() == [(T.wearable_telemetry("wb1"), b'{"hr": 70}'),
                                      (T.alarm_ack("a-1", "ctrl"), b'{"verdict": "confirmed"}')]
@@ -150,7 +143,7 @@ def test_each_account_can_say_only_what_it_is(broker: tuple[LocalBroker, dict[st
         daemon.publish(T.worker_alert("w2"), b"w2")
         daemon.publish(T.worker_alert("w3"), b"w3")  # not a worker of gw1's wearables
         daemon.publish(T.siren_set("z1"), b'{"state": "on"}', retain=True)
-        _until(lambda: siren.received(), "the siren command")
+        until(lambda: siren.received(), "the siren command")
         time.sleep(0.3)
         assert gw1.received() == [(T.worker_alert("w2"), b"w2")]
         assert siren.received() == [(T.siren_set("z1"), b'{"state": "on"}')]

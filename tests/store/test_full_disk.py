@@ -2,6 +2,7 @@
 once each when space comes back, in this run or the next. Needs root for the mount (skipped elsewhere)."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,9 @@ def test_min_free_bytes_0_a_database_that_filled_the_disk_itself_restarts_and_ca
     store.open()
     try:
         i = 0
+        deadline = time.monotonic() + 120
         while store.health().writable:  # readings until the database has taken the whole disk
+            assert time.monotonic() < deadline, f"the database never filled the disk ({i} readings)"
             for _ in range(2_000):
                 store.record_observation(gas(ts=float(i)))
                 i += 1

@@ -45,11 +45,6 @@ class Tmpfs:
         """The operator grows the file system (space comes back without deleting anything)."""
         subprocess.run(["mount", "-o", f"remount,size={size_bytes}", str(self.path)], check=True)
 
-    @property
-    def free_bytes(self) -> int:
-        st = os.statvfs(self.path)
-        return st.f_bavail * st.f_frsize
-
 
 @contextmanager
 def mounted_tmpfs(path: Path, size_bytes: int) -> Iterator[Tmpfs]:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -13,8 +11,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_runtime.broker_acl import AccountRole, BrokerAccount, write_broker_files
 from edge_runtime.config.devices import MqttSettings
-from edge_runtime.local_broker import free_port, mosquitto_binary, port_open
+from edge_runtime.local_broker import LocalBroker
 from edge_runtime.telemetry.subscriber import (
     PUBLISH,
     BulkSubscriber,
@@ -24,7 +23,7 @@ from edge_runtime.telemetry.subscriber import (
     _length,
     _string,
 )
-from tests.broker import Mosquitto
+from tests.broker import Mosquitto, until
 
 FILTER = "siteguard/s/wearables/+/telemetry"
 
@@ -84,14 +83,6 @@ class _Collector:
             return [m for b in self.batches for m in b]
 
 
-def _until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 class _Running:
     """A subscriber on its own thread, stopped (and joined) by the test's teardown."""
@@ -137,7 +128,7 @@ def test_receives_qos0_and_qos1_telemetry_from_a_real_broker_and_reconnects(mosq
         for i in range(300):
             client.publish(f"siteguard/s/wearables/w{i % 7}/telemetry", f'{{"n":{i}}}'.encode(), qos=i % 2)
         client.publish("siteguard/s/alarms/a1/ack", b"{}")  # not subscribed: never delivered
-        _until(lambda: sum(1 for _, p in running.got.messages() if p.startswith(b'{"n"')) == 300, 10, "300 messages")
+        until(lambda: sum(1 for _, p in running.got.messages() if p.startswith(b'{"n"')) == 300, "300 messages")
         numbered = [p for _, p in running.got.messages() if p.startswith(b'{"n"')]
         # each once (QoS 1 ones acknowledged), in order within a QoS (the broker may interleave the two)
         assert sorted(numbered) == sorted(f'{{"n":{i}}}'.encode() for i in range(300))
@@ -151,9 +142,9 @@ def test_receives_qos0_and_qos1_telemetry_from_a_real_broker_and_reconnects(mosq
         client.loop_stop()
         client.disconnect()
         client = _paho(mosquitto.port)
-        _until(lambda: running.sub.counters.connects == 2, 10, "the reconnect")
+        until(lambda: running.sub.counters.connects == 2, "the reconnect")
         client.publish("siteguard/s/wearables/w9/telemetry", b"after", qos=1)
-        _until(lambda: (b"siteguard/s/wearables/w9/telemetry", b"after") in running.got.messages(), 10, "a message")
+        until(lambda: (b"siteguard/s/wearables/w9/telemetry", b"after") in running.got.messages(), "a message")
     finally:
         assert running.stop() < 1.5  # it polls for the stop every 0.25 s
         client.loop_stop()
@@ -162,23 +153,14 @@ def test_receives_qos0_and_qos1_telemetry_from_a_real_broker_and_reconnects(mosq
 
 @pytest.fixture
 def password_broker(tmp_path: Path) -> Iterator[int]:
-    """Mosquitto that admits only user ``ingest`` with password ``s3cret``."""
-    passwords = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "ingest", "s3cret"], check=True,
-                   capture_output=True, timeout=10)
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    # as root, mosquitto reads the password file after dropping to its own user, which cannot enter tmp_path
-    user = "user root\n" if os.geteuid() == 0 else ""
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n"
-                    f"persistence false\nlog_dest stderr\n{user}")
-    proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Mosquitto that admits only user ``ingest`` (password ``s3cret``), on site ``s``."""
+    files = write_broker_files(tmp_path / "auth", "s", [BrokerAccount("ingest", AccountRole.DAEMON)],
+                               {"ingest": "s3cret"})
+    broker = LocalBroker(workdir=tmp_path, auth=files).start()
     try:
-        _until(lambda: port_open("127.0.0.1", port), 10, "mosquitto")
-        yield port
+        yield broker.port
     finally:
-        proc.terminate()
-        proc.wait(5)
+        broker.stop()
 
 
 def test_signs_in_to_a_broker_with_a_password(password_broker: int) -> None:
@@ -198,7 +180,7 @@ def test_a_wrong_password_is_reported_and_retried_not_fatal(password_broker: int
     caplog.set_level(logging.WARNING, "edge_runtime.telemetry.subscriber")
     running = _Running(MqttSettings(port=password_broker, username="ingest", password="wrong"))
     try:
-        _until(lambda: "broker refused the connection" in caplog.text, 10, "the refusal in the log")
+        until(lambda: "broker refused the connection" in caplog.text, "the refusal in the log")
         assert running.thread.is_alive() and running.sub.counters.connects == 0
     finally:
         running.stop()

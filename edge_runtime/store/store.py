@@ -246,15 +246,18 @@ class Store:
         return stats
 
     def health(self) -> StorageHealth:
-        """Whether the database takes writes now, and what is held until it does."""
-        stats = self.stats
+        """Whether the database takes writes now, and what is held until it does (read a few times a second
+        on the daemon's loop: the store process's last report as it is, no snapshot of every counter)."""
+        producer = self._producer
+        remote = producer.remote_stats or StoreStats()
+        held = remote.priority_pending_retry + (0 if producer.connected else producer.priority_depth)
         if not self.connected or self._process is None:
             reason = "the store process is not running"
-        elif self._producer.remote_stats is None:  # not reported yet: as it was at start
+        elif producer.remote_stats is None:  # not reported yet: as it was at start
             reason = self._process.failure_at_start
         else:
-            reason = stats.failure
-        return StorageHealth(not reason, reason, stats.priority_pending_retry, stats.spilled, stats.journal_lost)
+            reason = remote.failure
+        return StorageHealth(not reason, reason, held, remote.spilled, remote.journal_lost)
 
     @property
     def connected(self) -> bool:

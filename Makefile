@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 APT_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev
-TEST_APT_PACKAGES := chromium gpsd-clients  # the dashboard's browser tests drive the system Chromium; gpsdecode checks the NMEA codec
+TEST_APT_PACKAGES := chromium gpsd-clients postgresql  # browser tests drive the system Chromium; gpsdecode checks the NMEA codec; the cloud suite runs on a throw-away PostgreSQL too
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DURATION ?= 90
 PYTEST_ARGS ?=
@@ -36,7 +36,7 @@ bench-deps:
 $(STAMP): setup.cfg pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,tflite,onnx,vision,trainer]'
+	$(PY) -m pip install -q -e '.[dev,tflite,onnx,vision,trainer,cloud]'
 	touch $(STAMP)
 
 venv: system-deps $(STAMP)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from cloud_sync.contract.records import AlarmRecord
+
 
 class Priority(enum.IntEnum):
     """Four ISA-18.2 priorities; higher value = more urgent."""
@@ -208,9 +210,9 @@ class Alarm:
     def key(self) -> tuple[Subject, str]:
         return (self.subject, self.condition)
 
-    def to_record(self) -> dict[str, object]:
-        """The JSON record published retained on ``alarms/{alarm_id}`` and stored."""
-        return {
+    def record(self) -> AlarmRecord:
+        """The one alarm record (the wire contract's): retained on ``alarms/{alarm_id}``, stored, served, synced."""
+        return AlarmRecord(**{
             "alarm_id": self.alarm_id,
             "subject": str(self.subject),
             "condition": self.condition,
@@ -236,7 +238,7 @@ class Alarm:
             "shelved_until": self.shelved_until,
             "shelve_reason": self.shelve_reason,
             "flood_group": self.flood_group,
-        }
+        })
 
 
 class TransitionCause(str, enum.Enum):

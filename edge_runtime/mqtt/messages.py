@@ -120,7 +120,7 @@ def siren_payload(on: bool, pattern: str, alarm_id: str | None) -> bytes:
 
 def record_payload(alarm: Alarm) -> bytes:
     """The full alarm record, retained on ``alarms/{alarm_id}``."""
-    return dumps(alarm.to_record())
+    return alarm.record().model_dump_json().encode()
 
 
 def status_payload(online: bool, version: str | None = None, started_ts: float | None = None) -> bytes:

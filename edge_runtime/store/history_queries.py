@@ -4,7 +4,7 @@ Each read runs on a short-lived query-only connection of its own
 (:func:`read_once`): history pages are rare, and a long report must not queue
 behind the facade's own reads. WAL lets them see the last commit without
 waiting for the store process's writer. Records come back shaped like
-``Alarm.to_record()``.
+``AlarmRecord``.
 """
 from __future__ import annotations
 

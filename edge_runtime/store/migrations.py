@@ -52,7 +52,7 @@ def _initial(db: Database) -> None:
             UNIQUE (worker, gas, minute_ts)
         )"""
     )
-    # One row per alarm, holding Alarm.to_record() plus what restore needs.
+    # One row per alarm, holding AlarmRecord (cloud_sync.contract) plus what restore needs.
     db.execute(
         """CREATE TABLE alarms (
             id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
+from cloud_sync.contract.records import AlarmRecord
 from edge_runtime.alarms.model import (
     Alarm,
     AlarmKind,
@@ -71,12 +72,9 @@ VERDICT_SQL = (
     'INSERT INTO verdicts (alarm_id, verdict, "by", note, ts, kind, subject, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
 )
 
-ALARM_COLUMNS = (
-    "alarm_id", "subject", "condition", "kind", "priority", "state", "message", "raised_ts",
-    "updated_ts", "latching", "condition_active", "value", "threshold", "zone", "workers", "sirens",
-    "acked_by", "acked_ts", "verdict", "shelved_by", "shelved_until", "shelve_reason", "flood_group",
-    "muted_until", "last_announced_ts", "acked_via", "shelved_via",
-)  # fmt: skip
+# The alarm record's fields, then what only a restore needs.
+RESTORE_COLUMNS = ("muted_until", "last_announced_ts")
+ALARM_COLUMNS = (*AlarmRecord.model_fields, *RESTORE_COLUMNS)
 # A replaced row gets a fresh AUTOINCREMENT id, so the outbox uploads the new state.
 ALARM_SQL = (
     f"INSERT OR REPLACE INTO alarms ({', '.join(ALARM_COLUMNS)})"
@@ -186,7 +184,7 @@ def reading_row(obs: Observation) -> Row:
 
 def alarm_row(alarm: Alarm) -> Row:
     """Parameters of :data:`ALARM_SQL`: the published record plus restore-only fields."""
-    record = alarm.to_record()
+    record = alarm.record().model_dump()
     record["muted_until"] = alarm.muted_until
     record["last_announced_ts"] = alarm.last_announced_ts
     for name in _JSON_LIST_COLUMNS:
@@ -195,7 +193,7 @@ def alarm_row(alarm: Alarm) -> Row:
 
 
 def alarm_record(row: Mapping[str, Any]) -> dict[str, object]:
-    """A stored alarm row in the shape of ``Alarm.to_record()`` (plus ``id`` and restore fields)."""
+    """A stored alarm row in the shape of ``AlarmRecord`` (plus ``id`` and restore fields)."""
     record = dict(row)
     for name in _JSON_LIST_COLUMNS:
         record[name] = json.loads(record[name])

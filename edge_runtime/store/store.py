@@ -205,7 +205,7 @@ class Store:
         return json.loads(rows[0]["state"]) if rows else None
 
     def alarms(self, *, since: float | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        """Most recently updated first, shaped like ``Alarm.to_record()``."""
+        """Most recently updated first, shaped like ``AlarmRecord``."""
         rows = self._read(
             "SELECT * FROM alarms WHERE updated_ts >= ? ORDER BY updated_ts DESC LIMIT ?",
             (since if since is not None else float("-inf"), limit),

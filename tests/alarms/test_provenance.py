@@ -55,7 +55,7 @@ def test_every_action_records_its_channel_and_identity_and_the_daemon_its_own() 
     shelved = h.engine.shelve(alarm_id, SUP, 600, "bump test")
     assert (acked.acked_by, acked.acked_via) == ("control-room", Channel.MQTT)
     assert (shelved.shelved_by, shelved.shelved_via) == ("sup", Channel.DASHBOARD)
-    assert shelved.to_record()["acked_via"] == "mqtt" and shelved.to_record()["shelved_via"] == "dashboard"
+    assert shelved.record().acked_via == "mqtt" and shelved.record().shelved_via == "dashboard"
     h.advance(600)  # the shelve expires: the daemon's own transition
     unshelved = h.engine.get(alarm_id)
     assert (unshelved.shelved_by, unshelved.shelved_via) == (None, None)

@@ -88,7 +88,7 @@ def test_builders_turn_nan_into_null_instead_of_failing() -> None:
     alarm = make_alarm(value=math.nan, threshold=math.inf)
     record = json.loads(record_payload(alarm))  # strict JSON: NaN would not parse elsewhere
     assert record["value"] is None and record["threshold"] is None
-    assert record == {**alarm.to_record(), "value": None, "threshold": None}
+    assert record == {**alarm.record().model_dump(), "value": None, "threshold": None}
     assert json.loads(alert_payload(alarm, math.nan))["ts"] is None
 
 

@@ -202,7 +202,7 @@ async def test_record_retained_while_open_then_cleared(rig: Rig, mosquitto: Mosq
     await eventually(lambda: link.pending == 0, what="acknowledged")
     with Subscriber(mosquitto.host, mosquitto.port, [record]) as late:
         kept = await late.wait_for_async(lambda m: m.topic == record)
-    assert kept.retain and json.loads(kept.payload) == a.to_record()
+    assert kept.retain and json.loads(kept.payload) == a.record().model_dump()
     assert json.loads(kept.payload)["acked_by"] == "sup"
 
     notifier.on_transition(move(a, Cause.CLOSED, State.NORMAL, 102.0))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
+from cloud_sync.contract.records import AlarmRecord
 from edge_runtime.alarms.engine import AlarmEngine, AlarmRequestError, FloodSummary, LabelRefused, UnknownAlarm
 from edge_runtime.alarms.model import Actor, Alarm, Channel, Verdict
 from edge_runtime.alarms.rules import can_acknowledge
@@ -22,7 +23,7 @@ from .api import ApiError, ApiRegistry
 from .history import read, stored_alarm
 from .keys import DAEMON
 from .roles import Role
-from .schemas import AckIn, AlarmList, AlarmOut, FloodOut, ShelveIn, VerdictIn
+from .schemas import AckIn, AlarmList, FloodOut, ShelveIn, VerdictIn
 from .security import current_session
 from .sessions import Session
 
@@ -42,8 +43,8 @@ def register(api: ApiRegistry) -> None:
         return open_alarms(_daemon(request).alarms)
 
     @api.route("GET", "/alarms/{alarm_id}", role=Role.VIEWER, summary="One alarm, open or closed", tag="alarms",
-               response=AlarmOut, errors=(404,))
-    async def get_alarm(request: web.Request, alarm_id: str) -> AlarmOut:
+               response=AlarmRecord, errors=(404,))
+    async def get_alarm(request: web.Request, alarm_id: str) -> AlarmRecord:
         daemon = _daemon(request)
         try:
             return alarm_out(daemon.alarms.get(alarm_id))
@@ -54,20 +55,20 @@ def register(api: ApiRegistry) -> None:
         return stored
 
     @api.route("POST", "/alarms/{alarm_id}/ack", role=Role.SUPERVISOR, summary="Acknowledge an alarm",
-               tag="alarms", body=AckIn, response=AlarmOut, errors=_ERRORS)
-    async def ack(request: web.Request, alarm_id: str, body: AckIn) -> AlarmOut:
+               tag="alarms", body=AckIn, response=AlarmRecord, errors=_ERRORS)
+    async def ack(request: web.Request, alarm_id: str, body: AckIn) -> AlarmRecord:
         """Acknowledge as the signed-in supervisor, optionally with a verdict and a note."""
         return acknowledge(_daemon(request).alarms, alarm_id, _actor(request), body)
 
     @api.route("POST", "/alarms/{alarm_id}/verdict", role=Role.SUPERVISOR, summary="Confirm or mark a false alarm",
-               tag="alarms", body=VerdictIn, response=AlarmOut, errors=_ERRORS)
-    async def verdict(request: web.Request, alarm_id: str, body: VerdictIn) -> AlarmOut:
+               tag="alarms", body=VerdictIn, response=AlarmRecord, errors=_ERRORS)
+    async def verdict(request: web.Request, alarm_id: str, body: VerdictIn) -> AlarmRecord:
         """Label an open or recently closed alarm: the training label for the cloud."""
         return give_verdict(_daemon(request).alarms, alarm_id, _actor(request), body)
 
     @api.route("POST", "/alarms/{alarm_id}/shelve", role=Role.SUPERVISOR, summary="Shelve an alarm", tag="alarms",
-               body=ShelveIn, response=AlarmOut, errors=(*_ERRORS, 422))
-    async def shelve(request: web.Request, alarm_id: str, body: ShelveIn) -> AlarmOut:
+               body=ShelveIn, response=AlarmRecord, errors=(*_ERRORS, 422))
+    async def shelve(request: web.Request, alarm_id: str, body: ShelveIn) -> AlarmRecord:
         """Hide an open alarm for a while, with a reason; it comes back by itself at the end."""
         daemon = _daemon(request)
         longest = daemon.config.alarms.max_shelve_s
@@ -76,8 +77,8 @@ def register(api: ApiRegistry) -> None:
         return shelve_alarm(daemon.alarms, alarm_id, _actor(request), body)
 
     @api.route("POST", "/alarms/{alarm_id}/unshelve", role=Role.SUPERVISOR, summary="Unshelve an alarm",
-               tag="alarms", response=AlarmOut, errors=_ERRORS)
-    async def unshelve(request: web.Request, alarm_id: str) -> AlarmOut:
+               tag="alarms", response=AlarmRecord, errors=_ERRORS)
+    async def unshelve(request: web.Request, alarm_id: str) -> AlarmRecord:
         with refusals():
             return alarm_out(_daemon(request).alarms.unshelve(alarm_id, _actor(request)))
 
@@ -104,7 +105,7 @@ def session_actor(session: Session) -> Actor:
     return Actor(Channel.DASHBOARD, session.name, may_label=session.role >= Role.SUPERVISOR)
 
 
-def acknowledge(engine: AlarmEngine, alarm_id: str, actor: Actor, body: AckIn) -> AlarmOut:
+def acknowledge(engine: AlarmEngine, alarm_id: str, actor: Actor, body: AckIn) -> AlarmRecord:
     """Acknowledge (with an optional verdict): 409 unless the alarm waits for an acknowledgement."""
     with refusals():
         alarm = engine.get(alarm_id)
@@ -116,18 +117,18 @@ def acknowledge(engine: AlarmEngine, alarm_id: str, actor: Actor, body: AckIn) -
         return alarm_out(engine.acknowledge(alarm_id, actor, note=body.note, verdict=verdict))
 
 
-def give_verdict(engine: AlarmEngine, alarm_id: str, actor: Actor, body: VerdictIn) -> AlarmOut:
+def give_verdict(engine: AlarmEngine, alarm_id: str, actor: Actor, body: VerdictIn) -> AlarmRecord:
     with refusals():
         return alarm_out(engine.set_verdict(alarm_id, Verdict(body.verdict), actor, note=body.note))
 
 
-def shelve_alarm(engine: AlarmEngine, alarm_id: str, actor: Actor, body: ShelveIn) -> AlarmOut:
+def shelve_alarm(engine: AlarmEngine, alarm_id: str, actor: Actor, body: ShelveIn) -> AlarmRecord:
     with refusals():
         return alarm_out(engine.shelve(alarm_id, actor, body.duration_s, body.reason))
 
 
-def alarm_out(alarm: Alarm) -> AlarmOut:
-    return AlarmOut.model_validate(alarm.to_record())
+def alarm_out(alarm: Alarm) -> AlarmRecord:
+    return alarm.record()
 
 
 @contextmanager

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cloud_sync.contract.records import AlarmRecord
 from edge_runtime.store import history_queries
 from edge_runtime.store.connection import ReadConnection
+from edge_runtime.store.rows import stored_record
 
-from .schemas import AlarmHistory, AlarmOut, HistoryQuery, TransitionOut
+from .schemas import AlarmHistory, HistoryQuery, TransitionOut
 from .shifts import Window
 
 T = TypeVar("T")
@@ -25,10 +27,10 @@ async def read(db_path: Path, query: Callable[[ReadConnection], T]) -> T:
     return await asyncio.to_thread(history_queries.read_once, db_path, query)
 
 
-def stored_alarm(conn: ReadConnection, alarm_id: str) -> AlarmOut | None:
+def stored_alarm(conn: ReadConnection, alarm_id: str) -> AlarmRecord | None:
     """The stored record of one alarm (closed ones included), or None."""
     record = history_queries.alarm(conn, alarm_id)
-    return AlarmOut.model_validate(record) if record is not None else None
+    return stored_record(record) if record is not None else None
 
 
 def alarm_history(conn: ReadConnection, window: Window, q: HistoryQuery) -> AlarmHistory:
@@ -38,7 +40,7 @@ def alarm_history(conn: ReadConnection, window: Window, q: HistoryQuery) -> Alar
     alarms, transitions = history_queries.alarms_in_window(conn, window.since, window.until, filters, q.limit)
     return AlarmHistory(
         since=window.since, until=window.until,
-        alarms=[AlarmOut.model_validate(record) for record in alarms],
+        alarms=[stored_record(record) for record in alarms],
         transitions=[TransitionOut.model_validate(row) for row in transitions],
     )
 

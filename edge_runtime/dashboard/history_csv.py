@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from cloud_sync.contract.records import AlarmRecord
 from edge_runtime.alarms.model import TransitionCause
 
-from .schemas import AlarmHistory, AlarmOut, TransitionOut
+from .schemas import AlarmHistory, TransitionOut
 from .shifts import Window
 
 COLUMNS = (
@@ -58,7 +59,7 @@ def csv_filename(site_id: str, window: Window, tz: ZoneInfo) -> str:
     return f"siteguard-{site_id}-alarms-{stamp(window.since)}-{stamp(window.until)}.csv"
 
 
-def _row(a: AlarmOut, transitions: Sequence[TransitionOut], tz: ZoneInfo) -> tuple[object, ...]:
+def _row(a: AlarmRecord, transitions: Sequence[TransitionOut], tz: ZoneInfo) -> tuple[object, ...]:
     verdict = next((t for t in reversed(transitions) if t.cause == TransitionCause.VERDICT.value), None)
     notes = [t.note for t in transitions if t.cause in _NOTED and t.note]
     return (

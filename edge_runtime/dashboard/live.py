@@ -46,7 +46,6 @@ from .keys import DASHBOARD, SESSION_COOKIE
 from .roles import Role
 from .schemas import (
     AlarmEvent,
-    AlarmOut,
     CameraEvent,
     HelloEvent,
     PingEvent,
@@ -153,7 +152,7 @@ class LiveHub:
     @staticmethod
     def _alarm(t: AlarmTransition) -> tuple[str, str]:
         # the engine gives every change a fresh Alarm, so this is the alarm as this transition left it
-        alarm = AlarmOut.model_validate(t.alarm.to_record())
+        alarm = t.alarm.record()
         return "alarm", AlarmEvent(cause=t.cause.value, alarm=alarm).model_dump_json()
 
     def _camera_status(self, s: CameraStatus) -> tuple[str, str]:

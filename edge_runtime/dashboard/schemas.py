@@ -10,10 +10,9 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Priority = Literal["low", "medium", "high", "critical"]
+from cloud_sync.contract.records import AlarmRecord, ChannelName, PriorityName, VerdictName
+
 RoleName = Literal["viewer", "supervisor", "admin"]
-VerdictName = Literal["confirmed", "false_alarm"]
-ChannelName = Literal["dashboard", "mqtt", "wearable", "system"]  # alarms.model.Channel
 
 
 class Request(BaseModel):
@@ -64,7 +63,7 @@ class ZoneOut(BaseModel):
     siren_on: bool = Field(description="The siren is commanded on now (by an alarm or a supervisor)")
     evacuating: bool = Field(description="An evacuation (ordered or from detectors) is active")
     occupants: list[str]
-    alarm_priority: Optional[Priority] = Field(None, description="Highest priority of the zone's open alarms")
+    alarm_priority: Optional[PriorityName] = Field(None, description="Highest priority of the zone's open alarms")
 
 
 class MapPoint(BaseModel):
@@ -134,7 +133,7 @@ class WorkerOut(BaseModel):
     battery: dict[str, float] = Field(description="Device id -> percent")
     last_seen: Optional[float] = None
     alarm_ids: list[str]
-    alarm_priority: Optional[Priority] = None
+    alarm_priority: Optional[PriorityName] = None
 
 
 class WorkerList(BaseModel):
@@ -201,32 +200,7 @@ class LoadOut(BaseModel):
 
 # -- alarms ----------------------------------------------------------------------------------------
 
-class AlarmOut(BaseModel):
-    alarm_id: str
-    subject: str = Field(description="kind:id, e.g. worker:w1 or zone:tank")
-    condition: str
-    kind: str
-    priority: Priority
-    state: str = Field(description="ISA-18.2 state")
-    message: str
-    raised_ts: float
-    updated_ts: float
-    latching: bool
-    condition_active: bool
-    value: Optional[float] = None
-    threshold: Optional[float] = None
-    zone: Optional[str] = None
-    workers: list[str] = []
-    sirens: list[str] = []
-    acked_by: Optional[str] = None
-    acked_via: Optional[ChannelName] = Field(None, description="The channel acked_by came through")
-    acked_ts: Optional[float] = None
-    verdict: Optional[VerdictName] = None
-    shelved_by: Optional[str] = None
-    shelved_via: Optional[ChannelName] = Field(None, description="The channel shelved_by came through")
-    shelved_until: Optional[float] = None
-    shelve_reason: Optional[str] = None
-    flood_group: Optional[str] = None
+# The alarm record itself is the contract's AlarmRecord (the one shape on MQTT, in SQLite, here and in sync).
 
 
 class FloodOut(BaseModel):
@@ -238,7 +212,7 @@ class FloodOut(BaseModel):
 
 
 class AlarmList(BaseModel):
-    alarms: list[AlarmOut] = Field(description="Open alarms, highest priority first, then newest first")
+    alarms: list[AlarmRecord] = Field(description="Open alarms, highest priority first, then newest first")
     flood: Optional[FloodOut] = None
 
 
@@ -310,7 +284,7 @@ class PingEvent(BaseModel):
 
 class AlarmEvent(BaseModel):
     cause: str = Field(description="What changed: raised, escalated, acknowledged, cleared, closed, ...")
-    alarm: AlarmOut
+    alarm: AlarmRecord
 
 
 class CameraEvent(BaseModel):
@@ -331,7 +305,7 @@ class HistoryQuery(BaseModel):
     shift: Optional[str] = None
     date: Optional[str] = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD the shift starts on")
     kind: Optional[str] = None
-    priority: Optional[Priority] = None
+    priority: Optional[PriorityName] = None
     subject: Optional[str] = None
     verdict: Optional[VerdictName] = None
     limit: int = Field(1000, ge=1, le=20000)
@@ -365,7 +339,7 @@ class TransitionOut(BaseModel):
 class AlarmHistory(BaseModel):
     since: float
     until: float
-    alarms: list[AlarmOut]
+    alarms: list[AlarmRecord]
     transitions: list[TransitionOut]
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from cloud_sync.contract.records import PriorityName
 from edge_runtime.alarms.model import Alarm, AlarmKind, Priority, SubjectKind
 from edge_runtime.alarms.rules import sirens_sounded
 from edge_runtime.config.people import Worker
@@ -31,7 +32,6 @@ from .schemas import (
     WorkerOut,
     ZoneOut,
 )
-from .schemas import Priority as PriorityName
 from .trends import WorkerTrends
 
 if TYPE_CHECKING:

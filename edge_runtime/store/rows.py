@@ -202,6 +202,11 @@ def alarm_record(row: Mapping[str, Any]) -> dict[str, object]:
     return record
 
 
+def stored_record(record: Mapping[str, Any]) -> AlarmRecord:
+    """The :class:`AlarmRecord` of an :func:`alarm_record` (its restore-only fields and ``id`` left out)."""
+    return AlarmRecord.model_validate({name: record[name] for name in AlarmRecord.model_fields})
+
+
 def alarm_from_row(row: Mapping[str, Any]) -> Alarm:
     """Rebuild the full :class:`Alarm` the engine had, for restore after a restart."""
     subject_kind, _, subject_id = row["subject"].partition(":")

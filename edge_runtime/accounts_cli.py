@@ -24,10 +24,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from edge_runtime.cli_support import EXIT_CONFIG, load_site
 from edge_runtime.dashboard.accounts import AccountError, AccountStore
-from edge_runtime.dashboard.passwords import hash_password
 from edge_runtime.dashboard.roles import Role
 from edge_runtime.dashboard.schemas import AccountIn
 from edge_runtime.store.migrations import migrate_file
+from web_common.passwords import hash_password
 
 EXIT_REFUSED = 1
 

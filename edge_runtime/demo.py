@@ -22,12 +22,12 @@ import yaml
 from edge_runtime.alarms.model import AlarmTransition, PreAlarm, TransitionCause
 from edge_runtime.config import SiteConfig, parse_config
 from edge_runtime.daemon import EdgeDaemon
-from edge_runtime.dashboard.passwords import hash_password
 from edge_runtime.broker_acl import BrokerFiles, site_accounts, write_broker_files
 from edge_runtime.local_broker import LocalBroker, port_open
 from edge_runtime.sim.camera import add_demo_cameras
 from edge_runtime.sim.scenario import Scenario, load_scenario
 from edge_runtime.sim.site_sim import SiteSimulator
+from web_common.passwords import hash_password
 
 HOST = "127.0.0.1"
 DEMO_LOGIN = ("supervisor", "siteguard-demo")  # name, password: printed in the banner

@@ -7,8 +7,8 @@ from aiohttp import web
 
 from edge_runtime.config.devices import HttpSettings
 from edge_runtime.dashboard import setup_dashboard
-from edge_runtime.dashboard.api import public
 from edge_runtime.dashboard.keys import DAEMON
+from web_common.api import public
 
 if TYPE_CHECKING:
     from edge_runtime.daemon import EdgeDaemon

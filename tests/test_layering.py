@@ -1,6 +1,7 @@
 """Import layering, read from the source with ``ast`` (nothing here imports the modules it checks).
 
 - ``firmware_bridge`` is the lower layer: it imports neither ``edge_runtime`` nor ``cloud_sync``.
+- ``web_common``, the web toolkit both apps share, imports neither ``edge_runtime`` nor ``cloud_sync``.
 - ``edge_runtime.geometry`` is a leaf: it imports nothing else of ``edge_runtime``.
 - No import cycle among ``edge_runtime``'s subpackages and top-level modules (``config``,
   ``vision``, ``daemon`` ...), nor among its modules one by one.
@@ -196,8 +197,8 @@ def check_cycles(edges: dict[str, dict[str, str]], allowed: frozenset[tuple[str,
     assert not stale, f"allowed {what} cycles that no longer exist; remove them from the allow-list: {sorted(stale)}"
 
 
-@pytest.mark.parametrize("package", ["firmware_bridge"])
-def test_firmware_bridge_imports_neither_the_daemon_nor_the_cloud(package: str) -> None:
+def daemon_or_cloud_imports(package: str) -> tuple[list[Path], list[str]]:
+    """The package's files, and where they import ``edge_runtime`` or ``cloud_sync``."""
     files = python_files(package)
     known = {module_name(p) for p in files}
     bad = list(dict.fromkeys(
@@ -205,7 +206,19 @@ def test_firmware_bridge_imports_neither_the_daemon_nor_the_cloud(package: str) 
         for path in files for imp in imports_of(path, known)
         if imp.target.split(".")[0] in (RUNTIME, "cloud_sync")
     ))
+    return files, bad
+
+
+@pytest.mark.parametrize("package", ["firmware_bridge"])
+def test_firmware_bridge_imports_neither_the_daemon_nor_the_cloud(package: str) -> None:
+    files, bad = daemon_or_cloud_imports(package)
     assert files and not bad, "firmware_bridge is the lower layer; it imports:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("package", ["web_common"])
+def test_web_common_imports_neither_the_daemon_nor_the_cloud(package: str) -> None:
+    files, bad = daemon_or_cloud_imports(package)
+    assert files and not bad, "web_common is shared by the edge and the cloud; it imports:\n" + "\n".join(bad)
 
 
 def test_geometry_is_a_leaf() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from edge_runtime.store.accounts_table import AccountsTable
+from web_common.passwords import hash_password, verify_password, verify_unknown
 
-from .passwords import hash_password, verify_password, verify_unknown
 from .roles import Role
 
 if TYPE_CHECKING:

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
+from web_common.api import ApiError, ApiRegistry
+from web_common.security import current_session
+
 from .accounts import Account, AccountExists, AccountNotFound, AccountReadOnly
-from .api import ApiError, ApiRegistry
 from .keys import DASHBOARD
 from .roles import Role
 from .schemas import AccountIn, AccountList, AccountOut, RoleName
-from .security import current_session
 
 if TYPE_CHECKING:
     from . import Dashboard

@@ -18,14 +18,14 @@ from cloud_sync.contract.records import AlarmRecord
 from edge_runtime.alarms.engine import AlarmEngine, AlarmRequestError, FloodSummary, LabelRefused, UnknownAlarm
 from edge_runtime.alarms.model import Actor, Alarm, Channel, Verdict
 from edge_runtime.alarms.rules import can_acknowledge
+from web_common.api import ApiError, ApiRegistry
+from web_common.security import current_session
+from web_common.sessions import Session
 
-from .api import ApiError, ApiRegistry
 from .history import read, stored_alarm
 from .keys import DAEMON
 from .roles import Role
 from .schemas import AckIn, AlarmList, FloodOut, ShelveIn, VerdictIn
-from .security import current_session
-from .sessions import Session
 
 if TYPE_CHECKING:
     from .runtime import DashboardRuntime

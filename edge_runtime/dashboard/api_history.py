@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 
 from edge_runtime.fusion.conditions import worker_subject
+from web_common.api import ApiError, ApiRegistry
 
-from .api import ApiError, ApiRegistry
 from .exposure_report import exposure_lines
 from .history import alarm_counts, alarm_history, exposure_minutes, read
 from .history_csv import alarms_csv, csv_filename

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
-from .api import ApiError, ApiRegistry
+from web_common.api import ApiError, ApiRegistry
+from web_common.security import current_session
+from web_common.sessions import Session
+
 from .keys import DASHBOARD, SESSION_COOKIE
 from .roles import Role
 from .schemas import LoginIn, RoleName, SessionOut
-from .security import current_session
-from .sessions import Session
 
 if TYPE_CHECKING:
     from . import Dashboard
@@ -40,7 +41,7 @@ async def login(request: web.Request, body: LoginIn) -> web.Response:
     of every change."""
     dashboard: Dashboard = request.app[DASHBOARD]  # type: ignore[assignment]
     address = request.remote or "unknown"
-    throttle = dashboard.sessions.throttle
+    throttle = dashboard.throttle
     wait_s = throttle.attempt(body.name, address)
     if wait_s is not None:
         log.warning("dashboard sign-in refused: too many failures", extra={"account": body.name, "address": address})
@@ -79,6 +80,6 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
-def _session_out(session: Session) -> SessionOut:
+def _session_out(session: Session[Role]) -> SessionOut:
     return SessionOut(name=session.name, display_name=session.display_name, role=cast(RoleName, session.role.label),
                       csrf_token=session.csrf, expires_ts=session.expires_ts)

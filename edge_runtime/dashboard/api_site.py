@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import hdrs, web
 
-from .api import ApiError, ApiRegistry
+from web_common.api import ApiError, ApiRegistry
+
 from .keys import DAEMON, DASHBOARD
 from .roles import Role
 from .schemas import CameraList, LoadOut, QueueOut, SitePlan, StorageOut, WorkerCard, WorkerList

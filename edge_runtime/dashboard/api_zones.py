@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 
 from edge_runtime.alarms.zone_actions import UnknownZone, ZoneActionRefused
+from web_common.api import ApiError, ApiRegistry
+from web_common.security import current_session
 
-from .api import ApiError, ApiRegistry
 from .api_alarms import session_actor
 from .api_history import query_window
 from .keys import DASHBOARD
 from .roles import Role
 from .schemas import ZoneActionIn, ZoneActionList, ZoneActionOut, ZoneActionQuery
-from .security import current_session
 from .zone_actions import ZoneActionNotRecorded, ZoneActions
 
 if TYPE_CHECKING:

@@ -40,8 +40,8 @@ from aiohttp import hdrs, web
 from edge_runtime.alarms.model import AlarmTransition
 from edge_runtime.vision.detections import CameraStatus, FrameDetections
 from firmware_bridge.readings import Observation
+from web_common.api import ApiError, ApiRegistry
 
-from .api import ApiError, ApiRegistry
 from .keys import DASHBOARD, SESSION_COOKIE
 from .roles import Role
 from .schemas import (

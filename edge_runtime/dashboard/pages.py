@@ -29,7 +29,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .api import public
+from web_common.api import public
 
 STATIC_DIR = Path(__file__).with_name("static")
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_runtime.alarms.model import Alarm, PreAlarm, Verdict
-from edge_runtime.json_limits import too_deep
 from edge_runtime.logs import LogThrottle
 from firmware_bridge.codecs.hrm import decode_hrm
 from firmware_bridge.errors import CodecError
 from firmware_bridge.readings import Battery, CheckIn, HeartRate, Motion, Observation, PanicButton, Reading
+from web_common.json_limits import too_deep
 
 from .topics import Topics
 

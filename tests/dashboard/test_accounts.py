@@ -21,12 +21,12 @@ from edge_runtime.dashboard.accounts import (
     AccountStore,
 )
 from edge_runtime.dashboard.keys import API
-from edge_runtime.dashboard.passwords import verify_password
 from edge_runtime.dashboard.roles import Role
 from edge_runtime.store.migrations import migrate
 from tests.broker import Mosquitto
 from tests.dashboard.harness import ACCOUNTS, DashboardClient, account_entries, dashboard_site, signed_in
 from tests.e2e.harness import REPO
+from web_common.passwords import verify_password
 
 SETTINGS = DashboardSettings.model_validate({"accounts": list(account_entries())})
 NEW = {"name": "nina", "display_name": "Nina N", "role": "supervisor", "password": "nina-password-1"}

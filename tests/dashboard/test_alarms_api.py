@@ -13,15 +13,15 @@ import pytest
 from edge_runtime.alarms.engine import AlarmEngine
 from edge_runtime.alarms.model import Actor, AlarmKind, Channel, ConditionUpdate, Priority, Subject, SubjectKind
 from edge_runtime.config.alarms import AlarmSettings, FloodSettings
-from edge_runtime.dashboard.api import ApiError
 from edge_runtime.dashboard.api_alarms import acknowledge, give_verdict, open_alarms, session_actor, shelve_alarm
 from edge_runtime.dashboard.keys import API
 from edge_runtime.dashboard.roles import Role
 from edge_runtime.dashboard.schemas import AckIn, ShelveIn, VerdictIn
-from edge_runtime.dashboard.sessions import Session
 from tests.broker import Mosquitto, Subscriber
 from tests.dashboard.harness import DashboardClient, FakeClock, T0, dashboard_site, eventually_async, signed_in
 from tests.e2e.harness import topic
+from web_common.api import ApiError
+from web_common.sessions import Session
 
 SAM = Actor(Channel.DASHBOARD, "sam", may_label=True)
 
@@ -75,7 +75,7 @@ def test_only_an_alarm_waiting_for_acknowledgement_can_be_acknowledged_and_refus
     assert closed.value.status == 409 and "closed" in json.loads(closed.value.text or "")["error"]
 
 
-def session(role: Role) -> Session:
+def session(role: Role) -> Session[Role]:
     return Session(name=role.label, display_name=role.label, role=role, csrf="", created=T0, last_seen=T0,
                    expires_ts=T0 + 3600)
 

@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 
 from edge_runtime.dashboard import build_api
-from edge_runtime.dashboard.api import UNSAFE_METHODS, Endpoint
 from edge_runtime.dashboard.keys import API, CSRF_HEADER
 from edge_runtime.dashboard.roles import Role
 from tests.broker import Mosquitto
 from tests.dashboard.harness import ACCOUNTS, dashboard_site, signed_in
+from web_common.api import UNSAFE_METHODS, Endpoint
 
 ENDPOINTS = build_api().endpoints
 PROTECTED = [ep for ep in ENDPOINTS if ep.role is not None]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -15,22 +14,27 @@ from yarl import URL
 
 from edge_runtime.config.dashboard import DashboardSettings
 from edge_runtime.dashboard.accounts import Account
-from edge_runtime.dashboard.api import public
-from edge_runtime.dashboard.keys import API, CSRF_HEADER, DASHBOARD, SESSION_COOKIE
-from edge_runtime.dashboard.passwords import hash_password, verify_password
+from edge_runtime.dashboard.keys import API, CSRF_HEADER, SESSION_COOKIE, WEB
 from edge_runtime.dashboard.roles import Role
-from edge_runtime.dashboard.security import install, safe_next, security_middleware
-from edge_runtime.dashboard.sessions import LoginThrottle, SessionStore
 from tests.broker import Mosquitto
 from tests.dashboard.harness import ACCOUNTS, DashboardClient, FakeClock, dashboard_site, signed_in
+from web_common.api import public
+from web_common.passwords import hash_password, verify_password
+from web_common.security import install, safe_next, security_middleware
+from web_common.sessions import SessionStore
+from web_common.throttle import LoginThrottle
 
 SAM = Account("sam", "Sam", Role.SUPERVISOR, "config")
+
+
+def session_store(settings: DashboardSettings, clock: FakeClock) -> SessionStore[Role]:
+    return SessionStore(idle_s=settings.session_idle_s, max_s=settings.session_max_s, clock=clock)
 
 
 # -- session store and login throttle ---------------------------------------------------------------
 
 def test_a_session_is_found_by_its_token_and_only_the_hash_is_kept() -> None:
-    store = SessionStore(DashboardSettings(), FakeClock())
+    store = session_store(DashboardSettings(), FakeClock())
     created = store.create(SAM)
     found = store.get(created.token)
     assert found is not None and (found.name, found.role, found.csrf) == ("sam", Role.SUPERVISOR, created.csrf)
@@ -41,7 +45,7 @@ def test_a_session_is_found_by_its_token_and_only_the_hash_is_kept() -> None:
 
 def test_a_session_ends_when_idle_and_touching_it_keeps_it_alive() -> None:
     clock = FakeClock()
-    store = SessionStore(DashboardSettings(session_idle_s=60, session_max_s=3600), clock)
+    store = session_store(DashboardSettings(session_idle_s=60, session_max_s=3600), clock)
     token = store.create(SAM).token
     clock.now += 59
     session = store.get(token)
@@ -53,7 +57,7 @@ def test_a_session_ends_when_idle_and_touching_it_keeps_it_alive() -> None:
 
 def test_a_session_ends_at_its_maximum_age_however_busy() -> None:
     clock = FakeClock()
-    store = SessionStore(DashboardSettings(session_idle_s=60, session_max_s=150), clock)
+    store = session_store(DashboardSettings(session_idle_s=60, session_max_s=150), clock)
     session = store.create(SAM)
     for _ in range(4):
         clock.now += 30
@@ -64,7 +68,7 @@ def test_a_session_ends_at_its_maximum_age_however_busy() -> None:
 
 
 def test_dropping_ends_one_session_or_every_session_of_a_user() -> None:
-    store = SessionStore(DashboardSettings(), FakeClock())
+    store = session_store(DashboardSettings(), FakeClock())
     first, second, other = store.create(SAM), store.create(SAM), store.create(Account("ada", "", Role.ADMIN, "database"))
     store.drop(first.token)
     assert store.get(first.token) is None and store.get(second.token) is not None
@@ -146,7 +150,7 @@ def test_argon2_hashes_verify_and_garbage_matches_nothing() -> None:
 
 
 def test_a_bcrypt_hash_without_the_bcrypt_package_lets_nobody_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    from edge_runtime.dashboard import passwords
+    from web_common import passwords
 
     monkeypatch.setattr(passwords, "bcrypt", None)
     assert not verify_password("$2b$12$" + "a" * 53, "anything")
@@ -345,10 +349,8 @@ async def test_an_unexpected_exception_is_a_logged_500_with_the_headers(caplog: 
         await response.write(b"data")
         return response
 
-    settings = DashboardSettings()
     app = web.Application()
-    install(app)
-    app[DASHBOARD] = SimpleNamespace(settings=settings, sessions=SessionStore(settings, FakeClock()))
+    install(app, WEB, session_store(DashboardSettings(), FakeClock()))
     app.router.add_get(f"{API}/broken", broken)
     app.router.add_get("/stream", stream)
     async with TestClient(TestServer(app)) as http:
@@ -405,8 +407,8 @@ async def test_a_metrics_bearer_token_stands_in_for_a_session_only_where_allowed
 
     scrape.metrics_token_ok = True  # type: ignore[attr-defined]
     settings = DashboardSettings(metrics_token_sha256=hashlib.sha256(token.encode()).hexdigest())
-    app = web.Application(middlewares=[security_middleware])
-    app[DASHBOARD] = SimpleNamespace(settings=settings, sessions=SessionStore(settings, FakeClock()))
+    app = web.Application(middlewares=[security_middleware(WEB, session_store(settings, FakeClock()),
+                                                           metrics_token_sha256=settings.metrics_token_sha256)])
     app.router.add_get("/metrics", scrape)
     app.router.add_get("/other", other)
     runner = web.AppRunner(app)

@@ -12,11 +12,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from edge_runtime.dashboard.api import required_role
+from edge_runtime.dashboard.keys import PUBLIC_STATIC
 from edge_runtime.dashboard.pages import CONTENT_TYPES, PAGES, STATIC_DIR, register_pages
-from edge_runtime.dashboard.security import PUBLIC_STATIC
+from edge_runtime.dashboard.roles import Role
 from tests.broker import Mosquitto
 from tests.dashboard.harness import dashboard_site, signed_in
+from web_common.api import required_role
 
 HTML = sorted(STATIC_DIR.glob("*.html"))
 SCRIPTS = sorted(STATIC_DIR.glob("*.js"))
@@ -78,7 +79,8 @@ async def test_only_known_kinds_of_existing_assets_are_served(client: TestClient
 async def test_only_the_login_page_is_public() -> None:
     app = web.Application()
     register_pages(app)
-    roles = {r.resource.canonical: required_role(r.handler) for r in app.router.routes() if r.method == "GET"}
+    roles = {r.resource.canonical: required_role(r.handler, Role.VIEWER)
+             for r in app.router.routes() if r.method == "GET"}
     assert roles["/login"] is None
     assert all(role is not None for path, role in roles.items() if path != "/login"), roles
 

@@ -1,10 +1,10 @@
-"""Password hashes of dashboard accounts: argon2id for new ones; argon2 and bcrypt verified.
+"""Password hashes of accounts: argon2id for new ones; argon2 and bcrypt verified.
 
 Verifying costs tens of milliseconds of CPU on purpose: callers on the event
-loop run these functions in a thread. bcrypt hashes (from older site files) are
-verified only when the optional ``bcrypt`` package is installed; the site
-file's validation refuses such a hash without it, rather than silently never
-letting that account in.
+loop run these functions in a thread. bcrypt hashes (from older edge site files)
+are verified only when the optional ``bcrypt`` package is installed; an app's
+settings should refuse such a hash without it (the edge site file does), rather
+than silently never let that account in.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
 
 def hash_password(password: str) -> str:
-    """An argon2id hash of ``password`` (its own random salt), for the site file or the database."""
+    """An argon2id hash of ``password`` (its own random salt), for a settings file or a database."""
     return _HASHER.hash(password)
 
 

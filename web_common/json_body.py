@@ -3,7 +3,7 @@
 Python's json parser recurses once per level of nesting, so a body of a few
 thousand ``[`` raises RecursionError, and sign-in parses its body before anyone
 is signed in. So the body is read up to a size bound, its nesting is checked
-on the bytes before any parsing (edge_runtime.json_limits, as for MQTT), and
+on the bytes before any parsing (json_limits, as the edge does for MQTT), and
 the ``NaN``/``Infinity`` literals Python would accept (JSON has none) are
 refused. Every refusal is a :class:`BodyError` carrying the 4xx status to answer.
 """
@@ -13,9 +13,9 @@ import json
 
 from aiohttp import web
 
-from edge_runtime.json_limits import MAX_DEPTH, too_deep
+from .json_limits import MAX_DEPTH, too_deep
 
-MAX_BYTES = 64 * 1024  # the largest body the API takes (an account, every character escaped) is under 8 KiB
+MAX_BYTES = 64 * 1024  # the largest body the edge API takes (an account, every character escaped) is under 8 KiB
 _CHUNK = 16 * 1024
 
 

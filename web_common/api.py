@@ -1,5 +1,5 @@
-"""The dashboard's JSON API registry: one declaration per endpoint routes it, validates it,
-guards it (the role the security middleware reads) and documents it in OpenAPI.
+"""A JSON API registry: one declaration per endpoint routes it, validates it, guards it (the role
+the security middleware reads) and documents it in OpenAPI.
 
 An endpoint is a coroutine ``handler(request, **parts)`` declared with
 :meth:`ApiRegistry.route`. ``query=`` and ``body=`` are pydantic models: the
@@ -10,25 +10,28 @@ it). The handler returns a pydantic model (serialised as the declared
 response), a plain JSON-able value, or any ``web.StreamResponse``
 (CSV, JPEG, event streams). :class:`ApiError` ends a request with a JSON
 error. Because routes and the OpenAPI document come from the same
-declarations, the document cannot drift from what the server does.
+declarations, the document cannot drift from what the server does. Paths,
+cookie and header names come from the app's :class:`~.config.WebSecurity`;
+roles are its :class:`~.roles.OrderedRole` subclass.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Generic, Mapping, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
+from .config import WebSecurity
 from .json_body import BodyError, read_json
-from .keys import API, CSRF_HEADER, SESSION_COOKIE
-from .roles import Role
+from .roles import OrderedRole
 
 Handler = Callable[..., Awaitable[Any]]
 _PATH_PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+R = TypeVar("R", bound=OrderedRole)
 
 
 class ErrorOut(BaseModel):
@@ -54,17 +57,17 @@ def public(handler: Handler) -> Handler:
     return handler
 
 
-def required_role(handler: object) -> Role | None:
-    """The role a route handler needs; unmarked handlers need a signed-in viewer (deny by default)."""
-    return getattr(handler, "required_role", Role.VIEWER)
+def required_role(handler: object, default: R) -> R | None:
+    """The role a route handler needs; unmarked handlers need ``default``, the app's lowest (deny by default)."""
+    return getattr(handler, "required_role", default)
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     method: str
-    path: str  # below API, e.g. "/alarms/{alarm_id}/ack"
+    path: str  # below the API prefix, e.g. "/alarms/{alarm_id}/ack"
     handler: Handler
-    role: Role | None
+    role: OrderedRole | None
     summary: str
     tag: str
     query: type[BaseModel] | None = None
@@ -77,18 +80,23 @@ class Endpoint:
 
 
 @dataclass
-class ApiRegistry:
-    """Collects endpoints, mounts them on an app and writes their OpenAPI document."""
+class ApiRegistry(Generic[R]):
+    """Collects endpoints, mounts them on an app and writes their OpenAPI document.
 
+    ``reasons`` words the app's error statuses in the document (over :data:`REASONS`).
+    """
+
+    security: WebSecurity[R]
+    reasons: Mapping[int, str] = field(default_factory=dict)
     endpoints: list[Endpoint] = field(default_factory=list)
 
     def route(
-        self, method: str, path: str, *, role: Role | None, summary: str, tag: str,
+        self, method: str, path: str, *, role: R | None, summary: str, tag: str,
         query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None, produces: str = "application/json", status: int = 200,
         errors: tuple[int, ...] = (), description: str = "",
     ) -> Callable[[Handler], Handler]:
-        """Declares ``method path`` (relative to ``/api/v1``); ``role`` None makes it public."""
+        """Declares ``method path`` (below the API prefix); ``role`` None makes it public."""
 
         def register(handler: Handler) -> Handler:
             self.endpoints.append(Endpoint(
@@ -101,10 +109,10 @@ class ApiRegistry:
 
     def mount(self, app: web.Application) -> None:
         for ep in self.endpoints:
-            app.router.add_route(ep.method, API + ep.path, _wrap(ep))
+            app.router.add_route(ep.method, self.security.api_prefix + ep.path, _wrap(ep))
 
     def openapi(self, title: str, version: str) -> dict[str, Any]:
-        return build_openapi(self.endpoints, title, version)
+        return build_openapi(self.endpoints, title, version, self.security, self.reasons)
 
 
 def _wrap(ep: Endpoint) -> Handler:
@@ -146,8 +154,10 @@ def _validate(model: type[BaseModel], data: object, where: str, status: int) -> 
 
 # -- OpenAPI ------------------------------------------------------------------------------------
 
-def build_openapi(endpoints: list[Endpoint], title: str, version: str) -> dict[str, Any]:
-    """An OpenAPI 3.1 document of ``endpoints``; schemas come from their pydantic models."""
+def build_openapi(endpoints: list[Endpoint], title: str, version: str, security: WebSecurity[Any],
+                  reasons: Mapping[int, str] | None = None) -> dict[str, Any]:
+    """An OpenAPI 3.1 document of ``endpoints`` below ``security.api_prefix``; schemas come from their
+    pydantic models, error descriptions from ``reasons`` over :data:`REASONS`."""
     models: list[tuple[type[BaseModel], str]] = [(ErrorOut, "serialization")]
     for ep in endpoints:
         if ep.body is not None:
@@ -155,9 +165,10 @@ def build_openapi(endpoints: list[Endpoint], title: str, version: str) -> dict[s
         if ep.response is not None:
             models.append((ep.response, "serialization"))
     refs, defs = models_json_schema(list(dict.fromkeys(models)), ref_template="#/components/schemas/{model}")
+    words = {**REASONS, **(reasons or {})}
     paths: dict[str, dict[str, Any]] = {}
     for ep in endpoints:
-        paths.setdefault(API + ep.path, {})[ep.method.lower()] = _operation(ep, refs)
+        paths.setdefault(security.api_prefix + ep.path, {})[ep.method.lower()] = _operation(ep, refs, words)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -165,14 +176,15 @@ def build_openapi(endpoints: list[Endpoint], title: str, version: str) -> dict[s
         "components": {
             "schemas": defs.get("$defs", {}),
             "securitySchemes": {
-                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
-                "csrf": {"type": "apiKey", "in": "header", "name": CSRF_HEADER},
+                "session": {"type": "apiKey", "in": "cookie", "name": security.session_cookie},
+                "csrf": {"type": "apiKey", "in": "header", "name": security.csrf_header},
             },
         },
     }
 
 
-def _operation(ep: Endpoint, refs: dict[tuple[type[BaseModel], str], dict[str, Any]]) -> dict[str, Any]:
+def _operation(ep: Endpoint, refs: dict[tuple[type[BaseModel], str], dict[str, Any]],
+               reasons: Mapping[int, str]) -> dict[str, Any]:
     error = {"content": {"application/json": {"schema": refs[(ErrorOut, "serialization")]}}}
     op: dict[str, Any] = {
         "operationId": f"{ep.method.lower()}_{re.sub(r'[^A-Za-z0-9]+', '_', ep.path).strip('_')}",
@@ -209,9 +221,10 @@ def _operation(ep: Endpoint, refs: dict[tuple[type[BaseModel], str], dict[str, A
         op["x-role"] = ep.role.label
     for status in (*((400,) if ep.query is not None or ep.body is not None else ()),
                    *((413, 422) if ep.body is not None else ()), *ep.errors):
-        op["responses"].setdefault(str(status), {"description": _REASONS.get(status, "Error"), **error})
+        op["responses"].setdefault(str(status), {"description": reasons.get(status, "Error"), **error})
     return op
 
 
-_REASONS = {400: "Bad request", 404: "Not found", 409: "Conflict with the alarm's state", 413: "Body too large",
-            422: "Invalid body", 429: "Too many attempts", 503: "Not available now"}
+#: how the document words an error status no app's ``reasons`` words its own way
+REASONS = {400: "Bad request", 404: "Not found", 409: "Conflict", 413: "Body too large", 422: "Invalid body",
+           429: "Too many attempts", 503: "Not available now"}

@@ -1,4 +1,4 @@
-"""The dashboard's one reader of JSON bodies: bounded in size and nesting before the parser runs."""
+"""The web toolkit's one reader of JSON bodies: bounded in size and nesting before the parser runs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -7,7 +7,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from edge_runtime.dashboard.json_body import BodyError, parse_json, read_json
+from web_common.json_body import BodyError, parse_json, read_json
 
 
 def test_brackets_inside_strings_are_not_nesting() -> None:

@@ -18,11 +18,13 @@ from .nonces import NonceLedger
 
 
 class DeviceAuthError(Exception):
-    """A refused device request: ``status`` 401 or 403 and a ``reason`` safe to answer."""
+    """A refused device request: ``status`` 401 or 403, a ``reason`` safe to answer and a ``kind``
+    from a short fixed list (a metric label)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, kind: str, reason: str) -> None:
         super().__init__(reason)
         self.status = status
+        self.kind = kind
         self.reason = reason
 
 
@@ -40,20 +42,21 @@ class DeviceAuthenticator:
         try:
             signed = signing.read_headers(headers, now)
         except signing.AuthError as exc:
-            raise DeviceAuthError(401, exc.reason) from None
+            kind = "stale_timestamp" if exc.reason.startswith("stale") else "bad_headers"
+            raise DeviceAuthError(401, kind, exc.reason) from None
         key = self._registry.signing_key(signed.device, signed.key_id)
         if key is None:
-            raise DeviceAuthError(401, "unknown device key")
+            raise DeviceAuthError(401, "unknown_key", "unknown device key")
         if not key.usable(now):
-            raise DeviceAuthError(401, "revoked or expired device key")
+            raise DeviceAuthError(401, "revoked_key", "revoked or expired device key")
         try:
             signing.verify(key.public_key, signed, method, path_qs, body, headers)
         except signing.AuthError as exc:
-            raise DeviceAuthError(401, exc.reason) from None
+            raise DeviceAuthError(401, "bad_signature", exc.reason) from None
         if not self._nonces.claim(signed.device, signed.nonce, signed.timestamp + signing.MAX_SKEW_S):
-            raise DeviceAuthError(401, "replayed nonce")
+            raise DeviceAuthError(401, "replayed_nonce", "replayed nonce")
         if key.device.decommissioned_ts is not None:
-            raise DeviceAuthError(403, f"device {signed.device} is decommissioned")
+            raise DeviceAuthError(403, "decommissioned", f"device {signed.device} is decommissioned")
         if signed.device != path_device:
-            raise DeviceAuthError(403, f"signed by device {signed.device}, not {path_device}")
+            raise DeviceAuthError(403, "other_device", f"signed by device {signed.device}, not {path_device}")
         return key.device

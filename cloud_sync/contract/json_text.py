@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-MAX_DEPTH = 32
+from web_common.json_limits import MAX_DEPTH, too_deep
+
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
@@ -15,18 +16,6 @@ def dumps(value: Any) -> str:
 
 def loads(text: str) -> Any:
     """Parse JSON nested at most ``MAX_DEPTH`` deep; ValueError otherwise."""
-    if _depth(text) > MAX_DEPTH:
+    if too_deep(text.encode()):
         raise ValueError(f"nested deeper than {MAX_DEPTH}")
     return json.loads(text)
-
-
-def _depth(text: str) -> int:
-    """An upper bound of the nesting (brackets inside strings count too: cheap and safe)."""
-    depth = deepest = 0
-    for char in text:
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest

@@ -119,6 +119,11 @@ class StorageSettings(StrictModel):
         "about 10 s of a 200-worker site at 10x its base rate, and bounds the store's memory when the disk stalls "
         "or the CPU is saturated",
     )
+    alarm_context_s: float = Field(
+        600.0, ge=0,
+        description="When the disk budget has to thin or delete readings the cloud does not have yet, it keeps "
+        "every reading within this many seconds of an alarm's raise: the context of the alarm",
+    )
     min_free_bytes: int = Field(
         64 * 1024 * 1024, ge=0, description="Evict as if over budget when the file system has less free space than this (room for the WAL and its checkpoints)"
     )

@@ -17,6 +17,7 @@ from .devices import ControllerSettings, Detector, HttpSettings, MqttSettings, S
 from .gas import GasSettings
 from .people import BatterySettings, CheckInSettings, HeartRateSettings, ManDownSettings, Worker
 from .site_file import read_site_file
+from .sync import SyncSettings
 from .zones import Equipment, PositionSettings, ProximitySettings, SiteInfo, Zone
 
 Problems = list[tuple[str, str]]
@@ -44,6 +45,7 @@ class SiteConfig(StrictModel):
     cameras: tuple[CameraConfig, ...] = ()
     vision: VisionSettings = VisionSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    sync: SyncSettings = SyncSettings()
     device_id: Id = Field("edge-1", description="This edge node's id (its MQTT client and status topic)")
 
     @model_validator(mode="after")
@@ -72,6 +74,7 @@ class SiteConfig(StrictModel):
             for j, view in enumerate(c.zones):
                 if view.zone not in zone_ids:
                     problems.append((f"cameras.{i}.zones.{j}.zone", f"unknown zone {view.zone!r}"))
+        self._sync_credential(problems)
         if problems:
             raise ConfigError(problems)
         return self
@@ -141,6 +144,14 @@ class SiteConfig(StrictModel):
                 if a.role != "siren" or zone not in zone_ids:
                     problems.append((f"mqtt.accounts.{i}.zones.{j}", f"only a siren sounds zones, and {zone!r} must "
                                      "be a known zone"))
+
+    def _sync_credential(self, problems: Problems) -> None:
+        """An enabled agent needs a credential issued to this device: another's would have every request refused."""
+        if self.sync.enabled:
+            try:
+                self.sync.credential(self.device_id)
+            except ValueError as exc:
+                problems.append(("sync.credential_file", str(exc)))
 
     def console_role(self, account: str) -> str | None:
         """'supervisor' or 'operator' for an account that may acknowledge alarms over MQTT, else None."""

@@ -4,13 +4,23 @@ Eviction order; a stage runs only when the ones before it have nothing left:
 
 1. readings the cloud already has (``id <=`` outbox mark), oldest first;
 2. exposure minutes the cloud already has, oldest first;
-3. closed alarms whose row, transitions and verdicts are all synced, low
+3. snapshot rows the cloud already has, oldest first (the JPEG files have
+   the snapshot folder's own budget);
+4. closed alarms whose row, transitions and verdicts are all synced, low
    priority first, oldest first, together with those transitions and verdicts;
-4. last resort: readings the cloud never got, oldest first (counted in
-   ``evicted_unsynced`` and logged): losing old telemetry beats refusing alarms.
+5. thinning: readings the cloud does not have, every other one per (device,
+   kind), oldest first, keeping every reading within
+   ``StorageSettings.alarm_context_s`` of an alarm (counted in ``thinned``;
+   ``thinning.py``);
+6. last resort: readings the cloud never got, oldest first, still keeping the
+   alarm windows (counted in ``evicted_unsynced`` and logged): losing old
+   telemetry beats refusing alarms.
 
-Never evicted: open alarms; unsynced alarms, transitions, verdicts and exposure
-minutes; fusion state; outbox marks.
+"The cloud has it" means below the mark and not in a range the cloud refused
+(``sync_quarantine``): a quarantined range is not in the cloud, so it goes
+only where unsynced rows may go (stages 5 and 6), and never for events.
+Never evicted: open alarms; unsynced (or quarantined) alarms, transitions,
+verdicts and exposure minutes; zone actions; fusion state; outbox marks.
 
 The limit (:func:`byte_limit`) is ``max_bytes``, or less when the file system
 is nearly full: eviction also starts when less than ``min_free_bytes`` would
@@ -44,13 +54,15 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from edge_runtime.logs import LogThrottle
 
 from .connection import transaction
-from .statements import synced_ids
+from .statements import quarantined_ranges, synced_ids
 from .stats import StoreStats
+from .thinning import oldest_first, thinning
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +74,21 @@ MIN_ROWS = 50  # rows per step never shrink below this, so eviction always progr
 VACUUM_PAGES_PER_STEP = 256  # pages handed back to the file system per step at most
 _AUTO_VACUUM_INCREMENTAL = 2
 
-_CLOSED_SYNCED_ALARMS = """
+ALARM_CONTEXT_S = 600.0  # StorageSettings.alarm_context_s
+
+
+def _refused(table: str, alias: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM sync_quarantine AS q WHERE q.tbl = '{table}'"
+            f" AND {alias}.id BETWEEN q.first_id AND q.last_id)")
+
+
+_CLOSED_SYNCED_ALARMS = f"""
     SELECT alarm_id FROM alarms AS a
-    WHERE state = 'normal' AND id <= :alarms
-      AND NOT EXISTS (SELECT 1 FROM transitions AS t WHERE t.alarm_id = a.alarm_id AND t.id > :transitions)
-      AND NOT EXISTS (SELECT 1 FROM verdicts AS v WHERE v.alarm_id = a.alarm_id AND v.id > :verdicts)
+    WHERE state = 'normal' AND id <= :alarms AND NOT {_refused('alarms', 'a')}
+      AND NOT EXISTS (SELECT 1 FROM transitions AS t WHERE t.alarm_id = a.alarm_id
+                      AND (t.id > :transitions OR {_refused('transitions', 't')}))
+      AND NOT EXISTS (SELECT 1 FROM verdicts AS v WHERE v.alarm_id = a.alarm_id
+                      AND (v.id > :verdicts OR {_refused('verdicts', 'v')}))
     ORDER BY CASE priority WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 4 END, updated_ts
     LIMIT :limit
 """
@@ -74,7 +96,19 @@ _CLOSED_SYNCED_ALARMS = """
 Marks = dict[str, int]
 Deletion = Callable[[sqlite3.Connection], dict[str, int]]  # run in the write transaction: rows deleted per table
 # What a stage would delete next (chosen outside the write transaction), or None when it has nothing.
-Stage = Callable[[sqlite3.Connection, Marks, int], "Deletion | None"]
+Plan = Callable[[sqlite3.Connection, Marks, int], "Deletion | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One eviction stage; ``count`` (stages of rows the cloud lacks) is given the readings each step deleted.
+
+    A stage of synced rows found empty is skipped until the marks move (only
+    they give it rows again); one of unsynced rows never is: every reading fills it.
+    """
+
+    plan: Plan
+    count: Callable[[int], None] | None = None
 
 
 def byte_limit(max_bytes: int, file_bytes: int, fs_free: int, min_free_bytes: int) -> int:
@@ -95,6 +129,7 @@ class DiskBudget:
         min_free_bytes: int,
         chunk_rows: int,
         alarm_chunk: int = ALARM_CHUNK,
+        alarm_context_s: float = ALARM_CONTEXT_S,
     ) -> None:
         self._directory = path.parent
         self._max = max_bytes
@@ -107,11 +142,14 @@ class DiskBudget:
         self._stuck_until = 0.0
         self._error_log = LogThrottle(60.0)
         self._unsynced_log = LogThrottle(60.0)
+        self._thinned_log = LogThrottle(60.0)
         self._stages: tuple[Stage, ...] = (
-            self._oldest("readings", synced=True),
-            self._oldest("exposure_minutes", synced=True),
-            self._closed_synced_alarms,
-            self._oldest("readings", synced=False),  # the last resort: counted apart
+            Stage(self._synced("readings")),
+            Stage(self._synced("exposure_minutes")),
+            Stage(self._synced("snapshots")),
+            Stage(self._closed_synced_alarms),
+            Stage(thinning(alarm_context_s).plan, self._count_thinned),
+            Stage(oldest_first(alarm_context_s).plan, self._count_unsynced),  # the last resort
         )
         self._empty_under: dict[int, Marks] = {}  # stage -> the marks it was found empty under
 
@@ -130,15 +168,14 @@ class DiskBudget:
             for index, stage in enumerate(self._stages):
                 if self._empty_under.get(index) == marks:
                     continue
-                last_resort = index == len(self._stages) - 1
-                deletion = stage(conn, marks, self._rows)
+                deletion = stage.plan(conn, marks, self._rows)
                 if deletion is None:
-                    if not last_resort:  # the last resort fills up again with every reading
+                    if stage.count is None:
                         self._empty_under[index] = marks
                     continue
                 deleted = self._delete(conn, deletion)
-                if last_resort:
-                    self._count_unsynced(deleted["readings"])
+                if stage.count is not None:
+                    stage.count(deleted["readings"])
                 return True
         except sqlite3.Error as exc:
             if self._error_log.ready():
@@ -186,26 +223,37 @@ class DiskBudget:
             self._stats.count_evicted(table, rows)
         return deleted
 
+    def _count_thinned(self, rows: int) -> None:
+        if rows:
+            self._stats.thinned += rows
+            if self._thinned_log.ready():
+                log.warning("disk budget: thinning readings not synced yet, alarm context kept (%d so far)",
+                            self._stats.thinned)
+
     def _count_unsynced(self, rows: int) -> None:
         if rows:
             self._stats.evicted_unsynced += rows
             if self._unsynced_log.ready():
                 log.warning("disk budget: deleting readings never synced (%d so far)", self._stats.evicted_unsynced)
 
-    def _oldest(self, table: str, *, synced: bool) -> Stage:
-        """The oldest ``rows`` ids of ``table`` (only those up to its sync mark when ``synced``)."""
+    def _synced(self, table: str) -> Plan:
+        """The oldest ``rows`` ids of ``table`` the cloud has: up to its sync mark, outside refused ranges."""
         delete = f"DELETE FROM {table} WHERE id BETWEEN ? AND ?"
+        oldest_after = f"SELECT min(id) FROM {table} WHERE id > ?"
 
         def plan(conn: sqlite3.Connection, marks: Marks, rows: int) -> Deletion | None:
-            first = conn.execute(f"SELECT min(id) FROM {table}").fetchone()[0]
-            if first is None:
-                return None
-            last = first + rows - 1
-            if synced:
-                last = min(last, marks[table])
-            if last < first:
-                return None
-            return lambda c: {table: c.execute(delete, (first, last)).rowcount}
+            mark = marks[table]
+            after = 0
+            # the rows above the mark end the last durable span like a refused range would
+            for refused_first, refused_last in [*quarantined_ranges(conn).get(table, ()), (mark + 1, mark)]:
+                first = conn.execute(oldest_after, (after,)).fetchone()[0]
+                if first is None:
+                    return None
+                if first < refused_first:
+                    last = min(first + rows - 1, refused_first - 1)
+                    return lambda c: {table: c.execute(delete, (first, last)).rowcount}
+                after = max(after, refused_last)
+            return None
 
         return plan
 

@@ -175,6 +175,44 @@ def _provenance(db: Database) -> None:
         db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
 
+@MIGRATIONS(name="0005_sync")
+def _sync(db: Database) -> None:
+    # Camera snapshots (SnapshotRecord) for the snapshots lane: the JPEG stays a file of the snapshot folder
+    # (its own budget may delete it before upload: the agent then skips the row, counted); detections and
+    # model are JSON texts.
+    db.execute(
+        """CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            stem TEXT NOT NULL,
+            camera TEXT NOT NULL,
+            ts REAL NOT NULL,
+            reason TEXT NOT NULL,
+            path TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            detections TEXT NOT NULL,
+            model TEXT
+        )"""
+    )
+    # Ranges the cloud refused (a receipt's rejected range, or a whole batch answered 400), with its reason:
+    # the outbox mark moves past them, the disk budget still counts them as not in the cloud.
+    db.execute(
+        """CREATE TABLE sync_quarantine (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            tbl TEXT NOT NULL,
+            first_id INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            ts REAL NOT NULL,
+            rows INTEGER NOT NULL,
+            UNIQUE (tbl, first_id, last_id)
+        )"""
+    )
+    # How far each of the disk budget's scans of unsynced readings has got (thinning.py): a restart goes on
+    # from there instead of thinning the oldest readings again.
+    db.execute("CREATE TABLE budget_cursors (stage TEXT PRIMARY KEY, after_id INTEGER NOT NULL)")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; return the names of every applied one, in order."""
     MIGRATIONS.apply(db)

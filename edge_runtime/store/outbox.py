@@ -6,6 +6,10 @@ Marks only move forward and are written through the store process (the one
 writer); they are also kept in memory, so ``pending`` never hands out rows
 that were already confirmed but whose mark is not committed yet. A mark lost
 in a crash only means a re-send, which the sync contract makes safe.
+
+A range the cloud refuses is quarantined: recorded with the cloud's reason in
+``sync_quarantine`` and the mark moved past it, so the agent never sends it
+again (the disk budget still treats it as not in the cloud).
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .connection import ReadConnection
-from .statements import MARK_SQL, OUTBOX_TABLES, Write, synced_ids
+from .statements import MARK_SQL, OUTBOX_TABLES, QUARANTINE_SQL, Write, synced_ids
 
 
 class Outbox:
@@ -48,6 +52,12 @@ class Outbox:
             return
         self._marks[table] = up_to_rowid
         self._put(Write("outbox", MARK_SQL, (table, up_to_rowid, self._clock())))
+
+    def quarantine(self, table: str, first_id: int, last_id: int, key: str, reason: str, rows: int) -> None:
+        """Keep the refused range ``[first_id, last_id]`` of ``table`` aside with ``reason``, and move past it."""
+        self._put(Write("sync_quarantine", QUARANTINE_SQL,
+                        (_checked(table), first_id, last_id, key, reason, self._clock(), rows)))
+        self.mark_synced(table, last_id)
 
 
 def _checked(table: str) -> str:

@@ -71,6 +71,9 @@ TRANSITION_SQL = (
 VERDICT_SQL = (
     'INSERT INTO verdicts (alarm_id, verdict, "by", note, ts, kind, subject, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
 )
+SNAPSHOT_SQL = (
+    "INSERT INTO snapshots (stem, camera, ts, reason, path, bytes, detections, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 # The alarm record's fields, then what only a restore needs.
 RESTORE_COLUMNS = ("muted_until", "last_announced_ts")
@@ -276,3 +279,9 @@ def verdict_row(t: AlarmTransition) -> Row | None:
     alarm = t.alarm
     channel = t.channel.value if t.channel else None
     return (alarm.alarm_id, Verdict(verdict).value, t.by, t.note, t.ts, alarm.kind.value, str(alarm.subject), channel)
+
+
+def snapshot_row(stem: str, camera: str, ts: float, reason: str, path: str, size: int,
+                 detections: list[dict[str, Any]], model: dict[str, Any] | None) -> Row:
+    """Parameters of :data:`SNAPSHOT_SQL`: a saved JPEG (``size`` bytes at ``path``) and what the model saw."""
+    return (stem, camera, ts, reason, path, size, to_json(detections), to_json(model) if model else None)

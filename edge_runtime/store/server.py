@@ -115,6 +115,7 @@ class StoreServer:
             self._stats,
             min_free_bytes=settings.min_free_bytes,
             chunk_rows=EVICT_PER_STEP,
+            alarm_context_s=settings.alarm_context_s,
         )
         self._writer.start(partial(open_migrated, settings.path), budget)
         self._intake.start()

@@ -35,6 +35,7 @@ class StoreStats:
     replayed: int = 0  # held alarm writes committed once the database took writes again
     evicted: dict[str, int] = field(default_factory=dict)  # rows deleted by the disk budget
     evicted_unsynced: int = 0  # of those, readings the cloud never got (last resort)
+    thinned: int = 0  # of those, readings the cloud never got, thinned out (every other one, alarm context kept)
     # the store process's own bounded queues (bulk items waiting to be decoded, rows waiting to be written)
     intake_depth: int = 0
     intake_high_water: int = 0

@@ -22,6 +22,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from edge_runtime.logs import LogThrottle
@@ -40,11 +41,13 @@ from .rows import (
     ALARM_SQL,
     EXPOSURE_SQL,
     FUSION_STATE_SQL,
+    SNAPSHOT_SQL,
     TRANSITION_SQL,
     VERDICT_SQL,
     alarm_from_row,
     alarm_record,
     alarm_row,
+    snapshot_row,
     to_json,
     transition_row,
     verdict_row,
@@ -170,6 +173,16 @@ class Store:
     def record_exposure_minute(self, worker: str, gas: str, minute_ts: float, value: float) -> None:
         """One averaged minute of a worker's exposure (replaces a minute recorded before)."""
         self._put(Write("exposure_minutes", EXPOSURE_SQL, (worker, gas, minute_ts, value)), "exposure minute")
+
+    def record_snapshot(self, *, stem: str, camera: str, ts: float, reason: str, path: Path, size: int,
+                        detections: list[dict[str, Any]], model: dict[str, Any] | None) -> None:
+        """A camera snapshot just saved (``size`` bytes of JPEG at ``path``): queued for the snapshots lane."""
+        try:
+            row = snapshot_row(stem, camera, ts, reason, str(path), size, detections, model)
+        except Exception as exc:
+            self._refused("snapshot", exc)
+            return
+        self._put(Write("snapshots", SNAPSHOT_SQL, row), "snapshot")
 
     def save_fusion_state(self, state: dict[str, Any]) -> None:
         """Replace the saved fusion state; encoded now, so the caller may keep mutating ``state``."""

@@ -11,7 +11,9 @@ camera and reason); a writer thread copies the frame out of shared memory,
 encodes and writes it. The folder never holds more than its byte budget:
 the oldest snapshots go first, and one larger than the whole budget is not
 written. A full queue drops the request (counted): snapshots are evidence,
-never a reason to slow the alarm path.
+never a reason to slow the alarm path. Each snapshot saved is handed to a
+:class:`SnapshotSink` (the Store's ``record_snapshot``: a row in the
+``snapshots`` table the sync agent uploads with its JPEG).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, Protocol
 
 import cv2
 
@@ -37,6 +40,13 @@ log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 90
 HARD_EXAMPLE = "hard_example"
+
+
+class SnapshotSink(Protocol):
+    """Told of every snapshot saved: ``size`` bytes of JPEG at ``path``, with what the model saw."""
+
+    def __call__(self, *, stem: str, camera: str, ts: float, reason: str, path: Path, size: int,
+                 detections: list[dict[str, Any]], model: dict[str, Any] | None) -> None: ...
 
 
 class SnapshotStore:
@@ -102,8 +112,10 @@ class SnapshotWriter:
         interval_s: float,
         clock: Callable[[], float] = time.monotonic,
         queue_size: int = 8,
+        on_saved: SnapshotSink | None = None,
     ) -> None:
         self.store = store
+        self._on_saved = on_saved
         self._frames = frames
         self._bands = bands
         self._interval = interval_s
@@ -165,13 +177,19 @@ class SnapshotWriter:
         ok, jpeg = cv2.imencode(".jpg", image.image, (cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY))
         if not ok:
             raise ValueError("JPEG encoding failed")
+        detections = [asdict(d) for d in frame.detections]
+        model: dict[str, Any] = {"name": frame.model, "version": frame.model_version, "sha256": frame.model_sha256,
+                                 "backend": frame.backend}
         sidecar = {
             "camera": frame.camera, "frame_id": frame.frame_id, "ts": frame.ts, "reason": reason,
-            "width": frame.width, "height": frame.height,
-            "detections": [asdict(d) for d in frame.detections],
-            "model": {"name": frame.model, "version": frame.model_version, "sha256": frame.model_sha256,
-                      "backend": frame.backend},
+            "width": frame.width, "height": frame.height, "detections": detections, "model": model,
         }
         stem = f"{int(frame.ts * 1000):013d}-{frame.camera}-{frame.frame_id}-{reason}"
-        if self.store.save(stem, jpeg.tobytes(), sidecar) is not None:
-            self.written += 1
+        data = jpeg.tobytes()
+        path = self.store.save(stem, data, sidecar)
+        if path is None:
+            return
+        self.written += 1
+        if self._on_saved is not None:
+            self._on_saved(stem=stem, camera=frame.camera, ts=frame.ts, reason=reason, path=path, size=len(data),
+                           detections=detections, model=model)

@@ -36,7 +36,7 @@ from firmware_bridge.backoff import Backoff
 
 from .detections import CameraStatus, FrameDetections
 from .frame_buffer import Frame, FrameRing
-from .snapshots import SnapshotStore, SnapshotWriter
+from .snapshots import SnapshotSink, SnapshotStore, SnapshotWriter
 from .worker import Heartbeat, ModelFailed, ModelReady, Stop, SwapModel, WorkerSpec, worker_main
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class VisionSupervisor:
         publish: Callable[[object], None],
         *,
         snapshot_dir: Path,
+        on_snapshot: SnapshotSink | None = None,
         context: SpawnContext | ForkServerContext | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -94,6 +95,7 @@ class VisionSupervisor:
         self.snapshots = SnapshotWriter(
             SnapshotStore(snapshot_dir, settings.snapshot_budget_bytes), self.processed_frame,
             bands={c.id: c.hard_example_band for c in cameras}, interval_s=settings.snapshot_interval_s,
+            on_saved=on_snapshot,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False

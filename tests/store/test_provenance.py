@@ -47,7 +47,7 @@ def test_migration_adds_the_channels_and_leaves_older_rows_unknown(tmp_path: Pat
     db.execute("INSERT INTO transitions (alarm_id, ts, cause, from_state, to_state, \"by\")"
                " VALUES ('old', 1.0, 'verdict', 'normal', 'normal', 'anyone at all')")
     db.conn.commit()
-    assert migrate(db)[-1] == "0004_provenance"
+    assert "0004_provenance" in migrate(db)
     for table, column in (("transitions", "channel"), ("verdicts", "channel"), ("alarms", "acked_via"),
                           ("alarms", "shelved_via")):
         assert column in db[table].columns_dict

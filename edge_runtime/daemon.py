@@ -31,6 +31,8 @@ from edge_runtime.restore_watch import RestoredConditionWatch
 from edge_runtime.sensors import SensorInputs
 from edge_runtime.store import Store, StoreError
 from edge_runtime.store.health import StorageFaultAlarm
+from edge_runtime.sync.process import AgentSpec
+from edge_runtime.sync.supervisor import SyncSupervisor
 from edge_runtime.telemetry.ingest_process import IngestSettings
 from edge_runtime.telemetry.supervisor import TelemetryIngestSupervisor
 from firmware_bridge.backoff import Backoff
@@ -76,9 +78,17 @@ class EdgeDaemon:
         self.storage_alarm = StorageFaultAlarm.for_site(config, self.bus.publish)
         self.controller = ControllerOutput(config) if config.controller else None
         self.http = HttpServer(self, config.http)
+        self.sync: SyncSupervisor | None = None  # docs/sync_agent.md: uploads in a child process, off the alarm path
+        if config.sync.enabled:
+            self.sync = SyncSupervisor(
+                AgentSpec(config.sync, config.device_id, config.dashboard.timezone, config.storage.path,
+                          config.storage.max_bytes, nice=config.storage.process_nice,
+                          log_level=logging.getLogger().getEffectiveLevel()),
+                context=self._sync_context,
+            )
         self.vision: VisionSupervisor | None = None
         if config.cameras:  # docs/cameras.md; OpenCV and the inference runtimes load only with cameras
-            self.vision = _build_vision(config, self.bus, self.fusion, clock)
+            self.vision = _build_vision(config, self.bus, self.fusion, self.store, clock)
         self.unknown_acks = 0
         self.refused_acks = 0  # from accounts that may not acknowledge, or verdicts from operators
         self._refused_log = LogThrottle()
@@ -119,6 +129,8 @@ class EdgeDaemon:
         self.link.own_retained(self.topics.ALARM_RECORD_FILTER)
         await self.link.start(loop)
         await self.telemetry.start(self.store.producer_address)
+        if self.sync:
+            await self.sync.start(self.store.producer_address)
         if self.controller:
             self.controller.start()
         self.sensors.start()
@@ -140,6 +152,8 @@ class EdgeDaemon:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.telemetry.stop()
+        if self.sync:
+            await self.sync.stop()  # bounded: it commits its last marks, or is terminated
         await self.sensors.stop()
         if self.controller:
             await self.controller.stop()
@@ -218,6 +232,9 @@ class EdgeDaemon:
         return self.link.queues() + self.telemetry.queues() + self.store.queues()
 
     def readiness(self) -> dict[str, object]:
+        """What /readyz answers. The cloud uplink is shown, never gating: a site whose uplink is down is
+        ``sync.degraded``, not unready, because readiness must not take a site's alarms offline (a pod
+        restarted, a load balancer draining it) for the sake of a copy the agent catches up on later."""
         ports = [h.as_dict() for h in self.sensors.health()]
         storage = self.store.health()
         checks = {
@@ -233,14 +250,26 @@ class EdgeDaemon:
             # shown, not gating: shedding routine telemetry is the overload policy working
             "load": {"shedding": any(q.shedding for q in queues), "queues": [q.as_dict() for q in queues]},
         }
+        report["sync"] = self.sync.report() if self.sync is not None else {"enabled": False}
         if self.vision is not None:  # shown, not gating: the sensor alarm path works without cameras
             report["cameras"] = {cid: {"online": s["online"], "reason": s["reason"], "restarts": s["restarts"]}
                                  for cid, s in self.vision.status().items()}
         return report
 
+    def _sync_context(self) -> dict[str, object]:
+        """What the agent's heartbeats carry from here: each camera's model, the open alarms by priority."""
+        by_priority: dict[str, int] = {}
+        for alarm in self.alarms.active():
+            name = alarm.priority.name.lower()
+            by_priority[name] = by_priority.get(name, 0) + 1
+        models = {cid: s["model"] for cid, s in self.vision.status().items()} if self.vision is not None else {}
+        return {"models": models, "alarms": {"open": sum(by_priority.values()), "by_priority": by_priority}}
 
-def _build_vision(config: SiteConfig, bus: Bus, fusion: FusionEngine, clock: Callable[[], float]) -> VisionSupervisor:
-    """The daemon's camera side: supervisor, camera rules and snapshots, wired on the bus.
+
+def _build_vision(config: SiteConfig, bus: Bus, fusion: FusionEngine, store: Store,
+                  clock: Callable[[], float]) -> VisionSupervisor:
+    """The daemon's camera side: supervisor, camera rules and snapshots (each recorded by the store for the
+    snapshots lane), wired on the bus.
 
     Imported here, not at the top: OpenCV and the inference runtimes load only with cameras.
     """
@@ -249,7 +278,8 @@ def _build_vision(config: SiteConfig, bus: Bus, fusion: FusionEngine, clock: Cal
     from edge_runtime.vision.supervisor import VisionSupervisor
 
     snapshot_dir = config.vision.snapshot_dir or Path(config.storage.path).parent / "snapshots"
-    vision = VisionSupervisor(config.cameras, config.vision, bus.publish, snapshot_dir=snapshot_dir, clock=clock)
+    vision = VisionSupervisor(config.cameras, config.vision, bus.publish, snapshot_dir=snapshot_dir,
+                              on_snapshot=store.record_snapshot, clock=clock)
     rules = CameraRules(config, fusion, bus.publish, on_alarm=vision.snapshots.alarm, clock=clock)
     bus.subscribe(FrameDetections, rules.on_frame)
     bus.subscribe(CameraStatus, rules.on_status)

@@ -85,6 +85,7 @@ chunks = Table(
     Column("last_id", BigInteger, nullable=False),
     Column("key", String(64), nullable=False),
     Column("rows", Integer, nullable=False),
+    Column("bytes", BigInteger, nullable=False),  # the chunk's share of the request body
     Column("received_ts", Float(53), nullable=False),
     UniqueConstraint("device_id", "key"),
 )

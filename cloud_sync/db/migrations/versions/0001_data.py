@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column('last_id', sa.BigInteger(), nullable=False),
         sa.Column('key', sa.String(length=64), nullable=False),
         sa.Column('rows', sa.Integer(), nullable=False),
+        sa.Column('bytes', sa.BigInteger(), nullable=False),
         sa.Column('received_ts', sa.Float(precision=53), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_chunks')),
         sa.UniqueConstraint('device_id', 'key', name=op.f('uq_chunks_device_id_key'))

@@ -10,7 +10,7 @@ from web_common.api import ApiError, ApiRegistry
 
 from .keys import DAEMON, DASHBOARD
 from .roles import Role
-from .schemas import CameraList, LoadOut, QueueOut, SitePlan, StorageOut, WorkerCard, WorkerList
+from .schemas import CameraList, LoadOut, QueueOut, SitePlan, StorageOut, SyncOut, WorkerCard, WorkerList
 from .site_view import camera_list, site_plan, worker_card, worker_list
 
 if TYPE_CHECKING:
@@ -80,6 +80,12 @@ async def get_load(request: web.Request) -> LoadOut:
                    storage=StorageOut.model_validate(daemon.store.health().as_dict()))
 
 
+async def get_sync(request: web.Request) -> SyncOut:
+    """What each sync lane still has to send, the last confirmed batch and the last error."""
+    sync = _daemon(request).sync
+    return SyncOut.model_validate(sync.report()) if sync is not None else SyncOut(enabled=False)
+
+
 def _newest_jpeg(vision: "VisionSupervisor", camera_id: str) -> tuple[bytes, float] | None:
     frame = vision.annotated_frame(camera_id)
     if frame is None:
@@ -98,6 +104,8 @@ def register(api: ApiRegistry) -> None:
           response=WorkerCard, errors=(404,))(get_worker)
     route("GET", "/load", role=Role.VIEWER, summary="Queues, load shedding and storage", tag="site",
           response=LoadOut)(get_load)
+    route("GET", "/sync", role=Role.VIEWER, summary="The cloud uplink: backlog per lane, last success, last error",
+          tag="site", response=SyncOut)(get_sync)
     route("GET", "/cameras", role=Role.VIEWER, summary="Cameras", tag="cameras", response=CameraList)(get_cameras)
     route("GET", "/cameras/{camera_id}/frame.jpg", role=Role.VIEWER, summary="A camera's newest annotated frame",
           tag="cameras", produces="image/jpeg", errors=(404, 503))(get_camera_frame)

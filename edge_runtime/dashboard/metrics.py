@@ -162,6 +162,8 @@ class _StateCollector(Collector):
         yield from self._store()
         yield from self._queues()
         yield from self._telemetry()
+        if self._daemon.sync is not None:
+            yield from self._sync(self._daemon.sync.report())
         if self._daemon.vision is not None:
             yield from self._cameras()
 
@@ -204,6 +206,12 @@ class _StateCollector(Collector):
                                 value=stats.write_ms_max / 1000)
         yield GaugeMetricFamily(f"{NAMESPACE}_store_queue_depth", "Writes waiting for the store's writer thread",
                                 value=stats.queue_depth)
+        yield CounterMetricFamily(f"{NAMESPACE}_store_thinned_readings",
+                                  "Readings the cloud did not have, thinned by the disk budget (alarm context kept)",
+                                  value=stats.thinned)
+        yield CounterMetricFamily(f"{NAMESPACE}_store_evicted_unsynced_readings",
+                                  "Readings the cloud never got, deleted by the disk budget as a last resort",
+                                  value=stats.evicted_unsynced)
 
     def _queues(self) -> Iterator[Any]:
         """Every bounded queue between the alarm path and bulk work (the overload policy, counted)."""
@@ -241,6 +249,48 @@ class _StateCollector(Collector):
         for reason in ("unknown_wearable", "oversized", "rejected"):
             dropped.add_metric([reason], float(health.get(reason, 0)))  # type: ignore[arg-type]
         yield dropped
+
+    def _sync(self, report: dict[str, Any]) -> Iterator[Any]:
+        """The cloud uplink (the agent's last report): backlog per lane, what went, how it fails."""
+        lanes: dict[str, dict[str, Any]] = report["lanes"]
+        yield GaugeMetricFamily(f"{NAMESPACE}_sync_up", "1 while the sync agent runs and its uplink works",
+                                value=float(report["alive"] and not report["degraded"]))
+        rows = GaugeMetricFamily(f"{NAMESPACE}_sync_backlog_rows", "Rows not in the cloud yet", labels=["lane"])
+        size = GaugeMetricFamily(f"{NAMESPACE}_sync_backlog_bytes", "Stored bytes not in the cloud yet (estimate)",
+                                 labels=["lane"])
+        oldest = GaugeMetricFamily(f"{NAMESPACE}_sync_oldest_unsynced_timestamp_seconds",
+                                   "When the oldest row not in the cloud happened (lanes with a backlog)",
+                                   labels=["lane"])
+        sent_rows = CounterMetricFamily(f"{NAMESPACE}_sync_sent_rows", "Rows the cloud confirmed durable",
+                                        labels=["lane"])
+        sent_bytes = CounterMetricFamily(f"{NAMESPACE}_sync_sent_bytes", "Compressed bytes of batches sent",
+                                         labels=["lane"])
+        for lane, backlog in lanes.items():
+            rows.add_metric([lane], backlog["rows"])
+            size.add_metric([lane], backlog["bytes"])
+            if backlog["oldest_ts"] is not None:
+                oldest.add_metric([lane], backlog["oldest_ts"])
+            sent_rows.add_metric([lane], report["rows_sent"].get(lane, 0))
+            sent_bytes.add_metric([lane], report["bytes_sent"].get(lane, 0))
+        yield from (rows, size, oldest, sent_rows, sent_bytes)
+        if report["last_success_ts"] is not None:
+            yield GaugeMetricFamily(f"{NAMESPACE}_sync_last_success_timestamp_seconds",
+                                    "When the cloud last confirmed a batch", value=report["last_success_ts"])
+        breaker = GaugeMetricFamily(f"{NAMESPACE}_sync_breaker", "The circuit breaker's state (1 for the current one)",
+                                    labels=["state"])
+        for state in ("closed", "open", "half_open"):
+            breaker.add_metric([state], float(report["breaker"] == state))
+        yield breaker
+        yield GaugeMetricFamily(f"{NAMESPACE}_sync_quarantined_ranges", "Ranges the cloud refused, kept on the device",
+                                value=report["quarantined"])
+        for key, help_text in (
+            ("failures", "Batch requests that failed (5xx, timeouts, refused connections, 401/403)"),
+            ("too_large", "Batches the cloud answered 413 (halved and sent again)"),
+            ("snapshots_missing", "Snapshot rows whose JPEG was gone before upload (skipped)"),
+            ("heartbeat_failures", "Heartbeats that failed"),
+            ("restarts", "Times the sync agent's process was started again after it died"),
+        ):
+            yield CounterMetricFamily(f"{NAMESPACE}_sync_{key}", help_text, value=report[key])
 
     def _cameras(self) -> Iterator[Any]:
         assert self._daemon.vision is not None

@@ -4,7 +4,7 @@ The dashboard modules are typed against :class:`DashboardRuntime`, not the
 whole ``EdgeDaemon`` (which satisfies it), so what the pages can reach is
 written down here: the site file, the clock and the bus; the alarm engine
 (the supervisors' actions go through it); read-only views of fusion, the
-cameras, the serial ports and the store; health and queues.
+cameras, the serial ports, the store and the sync agent; health and queues.
 """
 from __future__ import annotations
 
@@ -57,6 +57,12 @@ class TelemetryView(Protocol):
     def health(self) -> dict[str, object]: ...
 
 
+class SyncView(Protocol):
+    """The sync agent as its supervisor last heard it (``sync.supervisor.SyncSupervisor.report``)."""
+
+    def report(self) -> dict[str, Any]: ...
+
+
 class HttpView(Protocol):
     @property
     def url(self) -> str | None: ...
@@ -95,6 +101,9 @@ class DashboardRuntime(Protocol):
 
     @property
     def telemetry(self) -> TelemetryView: ...
+
+    @property
+    def sync(self) -> SyncView | None: ...
 
     def queues(self) -> list[QueueStats]: ...
 

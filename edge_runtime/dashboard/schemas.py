@@ -198,6 +198,27 @@ class LoadOut(BaseModel):
     storage: StorageOut
 
 
+class SyncLaneOut(BaseModel):
+    rows: int = Field(description="Rows not in the cloud yet")
+    bytes: int = Field(description="About how many stored bytes they are")
+    oldest_ts: Optional[float] = Field(description="When the oldest of them happened (null: none waiting)")
+
+
+class SyncOut(BaseModel):
+    """The cloud uplink as the sync agent last reported it; never a reason for the site to stop alarming."""
+
+    enabled: bool = Field(description="sync.enabled in the site file")
+    alive: bool = Field(False, description="The agent's process runs")
+    degraded: bool = Field(False, description="The uplink fails or the agent is down: the cloud's copy lags")
+    lanes: dict[str, SyncLaneOut] = Field({}, description="events, bulk, snapshots: what each still has to send")
+    last_success_ts: Optional[float] = Field(None, description="The last batch the cloud confirmed")
+    last_error: Optional[str] = Field(None, description="The last failed request (null once one succeeds)")
+    last_error_ts: Optional[float] = None
+    breaker: str = Field("closed", description="closed, open (not sending for a while) or half_open")
+    quarantined: int = Field(0, description="Ranges the cloud refused, kept aside on the device")
+    last_quarantine: Optional[str] = Field(None, description="The latest of them, with the cloud's reason")
+
+
 # -- alarms ----------------------------------------------------------------------------------------
 
 # The alarm record itself is the contract's AlarmRecord (the one shape on MQTT, in SQLite, here and in sync).

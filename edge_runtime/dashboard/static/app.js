@@ -8,6 +8,7 @@ import { setupAlarms } from "./alarms.js";
 import { setupWorkers } from "./workers.js";
 import { setupCameras, loadCameras, applyCameraEvent } from "./cameras.js";
 import { setupZones, loadZoneLog, applyZoneAction } from "./zones.js";
+import { setupSync, loadSync } from "./sync.js";
 import { setupSound, alarmSound } from "./sound.js";
 import { LiveStream, staleText } from "./live.js";
 
@@ -107,6 +108,7 @@ function resync() {
   guarded("Site plan", loadSite);
   guarded("Cameras", loadCameras);
   guarded("Zone log", loadZoneLog);
+  guarded("Sync", loadSync);
 }
 
 // -- freshness ---------------------------------------------------------------------------------
@@ -143,6 +145,7 @@ async function main() {
   setupWorkers($("worker-list"), $("worker-card"));
   setupZones($("zone-list"), $("zone-log"), $("zone-log-empty"));
   setupCameras($("camera-grid"), $("cameras-empty"));
+  setupSync($("sync-panel"), $("sync-state"), $("sync-lanes"), $("sync-facts"));
   on("site-dirty", () => siteSoon());
 
   const site = await guarded("Site plan", loadSite);
@@ -152,6 +155,7 @@ async function main() {
     guarded("Cameras", loadCameras),
     guarded("Zone log", loadZoneLog),
     guarded("Load", loadLoad),
+    guarded("Sync", loadSync),
   ]);
 
   const live = new LiveStream({
@@ -179,6 +183,7 @@ async function main() {
   $("clock").textContent = clockTime(nowSeconds());
   setInterval(() => siteSoon(0), SITE_REFRESH_MS);
   setInterval(() => guarded("Load", loadLoad), LOAD_REFRESH_MS);
+  setInterval(() => guarded("Sync", loadSync), LOAD_REFRESH_MS);
   document.body.classList.remove("loading");
   document.body.dataset.ready = "true";
 }

@@ -262,7 +262,9 @@ class EdgeDaemon:
         for alarm in self.alarms.active():
             name = alarm.priority.name.lower()
             by_priority[name] = by_priority.get(name, 0) + 1
-        models = {cid: s["model"] for cid, s in self.vision.status().items()} if self.vision is not None else {}
+        lineages = {cid: s["model"] for cid, s in self.vision.status().items()} if self.vision is not None else {}
+        models = {cid: {"name": lin["model"], "version": lin["version"], "sha256": lin["sha256"]}
+                  for cid, lin in lineages.items() if lin}  # a camera whose model has not loaded yet: none
         return {"models": models, "alarms": {"open": sum(by_priority.values()), "by_priority": by_priority}}
 
 

@@ -8,7 +8,8 @@ travels on it), ``process`` (starting and stopping the store process),
 ``server`` (the store process itself), ``intake`` (batches -> rows there),
 ``writer`` (its writer thread), ``transactions`` (its commits), ``journal``
 and ``spill`` (alarm writes held while the database fails), ``budget`` (disk
-budget), ``outbox`` (sync high-water marks), ``stats``, ``health`` (storage
+budget; ``thinning``: its stages for readings the cloud does not have),
+``outbox`` (sync high-water marks, quarantined ranges), ``stats``, ``health`` (storage
 health and its STORAGE_FAILED alarm), ``store`` (the facade), and the few
 queries and tables the dashboard needs (``history_queries``,
 ``accounts_table``, ``zone_actions_table``).
@@ -17,8 +18,10 @@ Tables: ``readings`` (compact telemetry), ``exposure_minutes``, ``alarms`` (one
 row per alarm, the published record), ``transitions`` (every change, who and
 when), ``verdicts`` (supervisor labels for training), ``fusion_state`` (one
 JSON blob), ``outbox`` (sync marks), ``accounts``, ``zone_actions``,
-``spill_replayed`` (how far each spill file is replayed),
-``_sqlite_migrations`` (schema version).
+``snapshots`` (camera snapshots for the snapshots lane), ``sync_quarantine``
+(ranges the cloud refused), ``budget_cursors`` (how far the budget's scans of
+unsynced readings got), ``spill_replayed`` (how far each spill file is
+replayed), ``_sqlite_migrations`` (schema version).
 """
 from .errors import StoreError
 from .outbox import Outbox

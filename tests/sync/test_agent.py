@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edge_runtime.alarms.model import AlarmState, TransitionCause, Verdict
 from edge_runtime.store import Store
+from edge_runtime.store.zone_actions_table import ZoneActionsTable
 from tests.store.conftest import gas, make_alarm, transition
 
 from .cloud_double import CloudDouble
@@ -28,14 +29,25 @@ def fill(store: Store, alarms: int = 3, readings: int = 2_000) -> None:
 async def test_events_are_durable_before_any_reading(store: Store, cloud: CloudDouble, db_path: Path,
                                                      credential_file: Path) -> None:
     fill(store)
+    zone_actions = ZoneActionsTable(db_path)  # written by the dashboard in the daemon, on its own connection
+    zone_actions.insert("tank-3", "evacuate", "sup", 1_002.0, "gas", "a0")
+    zone_actions.close()
     settings = sync_settings(cloud.url, credential_file, max_rows=500)
     async with running(agent_spec(store, settings, db_path)):
         await until(lambda: len(cloud.rows["readings"]) == 2_000, what="every reading stored")
     assert len(cloud.rows["alarms"]) == 3 and len(cloud.rows["transitions"]) == 6 and len(cloud.rows["verdicts"]) == 3
-    last_event = max(t for (table, _), t in cloud.stored_at.items() if table in ("alarms", "transitions", "verdicts"))
+    assert cloud.rows["zone_actions"][1] == {"zone": "tank-3", "action": "evacuate", "by": "sup", "ts": 1_002.0,
+                                             "note": "gas", "alarm_id": "a0"}
+    events = ("alarms", "transitions", "verdicts", "zone_actions")
+    last_event = max(t for (table, _), t in cloud.stored_at.items() if table in events)
     first_reading = min(t for (table, _), t in cloud.stored_at.items() if table == "readings")
     assert last_event < first_reading
-    assert [r.tables for r in cloud.requests][:1] == [("alarms", "transitions", "verdicts")]
+    assert [r.tables for r in cloud.requests][:1] == [events]
+    # the alarm record is the engine's own, restore-only columns left out, booleans and lists decoded
+    latest = max(cloud.rows["alarms"])
+    alarm = make_alarm(f"a{cloud.rows['alarms'][latest]['alarm_id'][1:]}", state=AlarmState.ACKED,
+                       verdict=Verdict.CONFIRMED, updated_ts=1001.0)
+    assert cloud.rows["alarms"][latest] == alarm.record().model_dump()
     assert cloud.stored_again == 0 and cloud.duplicates == 0
     assert committed_marks(db_path)["readings"] == max(cloud.rows["readings"])
 

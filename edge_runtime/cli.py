@@ -66,6 +66,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             http_port=args.http_port,
             data_dir=Path(args.data_dir) if args.data_dir else None,
             scenario=args.scenario,
+            cloud_port=None if args.no_cloud else args.cloud_port,
         )
     )
 
@@ -98,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=8080, help="port of the daemon's HTTP endpoints")
     p.add_argument("--data-dir", default=None, help="where the demo keeps its database (default: a temp dir)")
     p.add_argument("--scenario", default="demo.yaml", help="scenario file or name of a shipped one")
+    p.add_argument("--cloud-port", type=int, default=8700, help="port of the demo's own cloud service")
+    p.add_argument("--no-cloud", action="store_true", help="run the edge alone: no cloud service, no sync")
     p.set_defaults(func=cmd_demo)
 
     # '+' as its option prefix: every '-' option, --help too, passes through to the cloud's own parser

@@ -2,12 +2,16 @@
 
 Brings up (or reuses) a Mosquitto on loopback, the emulated sensor firmware on
 pseudo-terminals driven by a scenario, and the real daemon reading those ports,
-then prints every alarm as it happens and where to look.
+then prints every alarm as it happens and where to look. Unless ``--no-cloud``,
+it also runs a local cloud service (demo_cloud.py) with the demo device
+registered, and the daemon's sync agent uploads to it; SIGUSR1 pulls the
+cloud down and brings it back.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -22,6 +26,7 @@ import yaml
 from edge_runtime.alarms.model import AlarmTransition, PreAlarm, TransitionCause
 from edge_runtime.config import SiteConfig, parse_config
 from edge_runtime.daemon import EdgeDaemon
+from edge_runtime.demo_cloud import ADMIN, DemoCloud
 from edge_runtime.broker_acl import BrokerFiles, site_accounts, write_broker_files
 from edge_runtime.local_broker import LocalBroker, port_open
 from edge_runtime.sim.camera import add_demo_cameras
@@ -87,10 +92,11 @@ def demo_broker_files(base: dict[str, Any], directory: Path) -> BrokerFiles:
 
 def demo_config(
     base: dict[str, Any], sim: SiteSimulator, *, mqtt_port: int, http_port: int, data_dir: Path,
-    broker: BrokerFiles | None = None,
+    broker: BrokerFiles | None = None, cloud: DemoCloud | None = None,
 ) -> SiteConfig:
     """The daemon's site file: the demo site plus the ports the simulator created
-    (and the daemon's broker password where the demo runs the broker with accounts)."""
+    (the daemon's broker password where the demo runs the broker with accounts,
+    and sync to the demo's cloud where it runs one)."""
     data = dict(base)
     data["serial"] = [p.model_dump(mode="json") for p in sim.serial_ports()]
     controller = sim.controller_settings()
@@ -101,6 +107,10 @@ def demo_config(
         data["mqtt"]["password"] = broker.passwords[DAEMON_ACCOUNT]
     data["storage"] = {"path": str(data_dir / "siteguard.db")}
     data["http"] = {"host": HOST, "port": http_port}
+    if cloud is not None:
+        # Heartbeats every 5 s so the console shows the device going offline within seconds; snapshots at any hour.
+        data["sync"] = {"enabled": True, "url": cloud.url, "credential_file": str(cloud.credential_file),
+                        "heartbeat_interval_s": 5.0, "lanes": {"snapshots": {"schedule": []}}}
     return parse_config(data)
 
 
@@ -137,6 +147,7 @@ async def run_demo(
     http_port: int,
     data_dir: Path | None = None,
     scenario: str = "demo.yaml",
+    cloud_port: int | None = None,
 ) -> int:
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="siteguard-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +164,13 @@ async def run_demo(
     base = await asyncio.to_thread(add_demo_cameras, base, sim.world, sim.scenario, data_dir,
                                    duration_s or sim.scenario.duration_s)
     base = await asyncio.to_thread(with_demo_account, base)
-    config = demo_config(base, sim, mqtt_port=mqtt_port, http_port=http_port, data_dir=data_dir, broker=auth)
+    cloud = None
+    if cloud_port is not None:
+        cloud = DemoCloud(data_dir, cloud_port, device_id=sim_config.device_id, site=sim_config.site.id)
+        await asyncio.to_thread(cloud.prepare)
+        await asyncio.to_thread(cloud.start)
+    config = demo_config(base, sim, mqtt_port=mqtt_port, http_port=http_port, data_dir=data_dir, broker=auth,
+                         cloud=cloud)
     daemon = EdgeDaemon(config)
     printer = AlarmPrinter(time.time())
     daemon.bus.subscribe(AlarmTransition, printer.on_transition)
@@ -162,9 +179,11 @@ async def run_demo(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if cloud is not None:
+        loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(_toggle(cloud)))
     try:
         await daemon.start()
-        _print_banner(config, daemon, auth, data_dir, duration_s)
+        _print_banner(config, daemon, auth, data_dir, duration_s, cloud)
         sim_task = asyncio.create_task(sim.run(duration_s))
         waiters = [asyncio.create_task(stop.wait()), sim_task]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -176,6 +195,8 @@ async def run_demo(
         await sim.stop()
         if broker:
             broker.stop()
+        if cloud is not None:
+            await asyncio.to_thread(cloud.stop)
     summary = {
         "alarms_raised": dict(sorted(printer.raised.items())),
         "first_seen_s": dict(sorted(printer.first_seen_s.items(), key=lambda kv: kv[1])),
@@ -185,8 +206,18 @@ async def run_demo(
     return 0
 
 
+async def _toggle(cloud: DemoCloud) -> None:
+    """SIGUSR1: the uplink goes away (the backlog builds up) or comes back (it drains, alarms first)."""
+    try:
+        running = await asyncio.to_thread(cloud.toggle)
+    except RuntimeError as exc:
+        print(f"cloud: {exc}", flush=True)
+        return
+    print(f"cloud {'back up: the backlog drains' if running else 'pulled down: the backlog builds up'}", flush=True)
+
+
 def _print_banner(config: SiteConfig, daemon: EdgeDaemon, auth: BrokerFiles | None, data_dir: Path,
-                  duration: float | None) -> None:
+                  duration: float | None, cloud: DemoCloud | None) -> None:
     site = config.site.id
     where = f"-h {config.mqtt.host} -p {config.mqtt.port}"
     if auth is None:
@@ -205,6 +236,11 @@ def _print_banner(config: SiteConfig, daemon: EdgeDaemon, auth: BrokerFiles | No
         f"  dashboard {daemon.http.url}/   sign in as {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}",
         f"  health    {daemon.http.url}/healthz   ready: {daemon.http.url}/readyz",
         f"  database  {config.storage.path}",
-        f"  runs      {'for %.0f s' % duration if duration else 'until Ctrl-C'}",
     ]
+    if cloud is not None:
+        lines += [
+            f"  cloud     {cloud.url}/console/   sign in as {ADMIN} / {cloud.admin_password}",
+            f"            device {config.device_id} syncs to it; kill -USR1 {os.getpid()} pulls it down / back up",
+        ]
+    lines.append(f"  runs      {'for %.0f s' % duration if duration else 'until Ctrl-C'}")
     print("\n".join(lines), file=sys.stdout, flush=True)

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
 from sqlalchemy import Connection, Engine, insert
 from sqlalchemy.dialects import postgresql, sqlite
 

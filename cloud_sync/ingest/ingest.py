@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine, delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cloud_sync.contract.batch import Batch, Chunk, Durable, Receipt, Rejected
@@ -69,8 +69,8 @@ class Ingest:
                                                      last_id=chunk.last_id, key=key, rows=chunk.rows,
                                                      reason=str(refused)))
                     continue
-                insert_rows(conn, chunk.table, device.id, device.site, np.asarray(chunk.ids).tolist(), checked.columns,
-                            checked.flags, now)
+                insert_rows(conn, chunk.table, device.id, device.site, np.asarray(chunk.ids).tolist(),
+                            checked.columns, checked.flags, now)
                 _count_skew(conn, device.id, chunk.table, checked.skew, now)
                 newest = _newest(chunk.table, checked, newest)
                 receipt.durable.append(Durable(table=chunk.table, first_id=chunk.first_id, last_id=chunk.last_id,
@@ -117,6 +117,9 @@ def _claim(conn: Connection, device_id: str, chunk: Chunk, key: str, share: int,
 
 
 def _quarantine(conn: Connection, device_id: str, chunk: Chunk, key: str, reason: str, now: float) -> None:
+    """Keep the refused chunk's range with why, and release its ledger claim: a re-send is refused again,
+    never answered durable for rows that were not stored."""
+    conn.execute(delete(chunks).where(chunks.c.device_id == device_id, chunks.c.key == key))
     conn.execute(insert(quarantine).values(device_id=device_id, tbl=chunk.table, first_id=chunk.first_id,
                                            last_id=chunk.last_id, key=key, reason=reason, received_ts=now))
 

@@ -80,11 +80,15 @@ def test_skew_is_flagged_and_counted_and_nothing_is_lost(cloud_engine: Engine) -
 def test_a_chunk_without_its_identity_is_rejected_and_the_rest_stored(cloud_engine: Engine) -> None:
     broken = readings(1, 5)
     broken = Chunk("readings", 1, 5, broken.ids, {k: v for k, v in broken.columns.items() if k != "ts"})
-    receipt = Ingest(cloud_engine).ingest(DEVICE, Batch("edge-1", 0.0, (broken, readings(6, 9))), 10)
+    batch = Batch("edge-1", 0.0, (broken, readings(6, 9)))
+    receipt = Ingest(cloud_engine).ingest(DEVICE, batch, 10)
     assert [r.reason for r in receipt.rejected] == ["readings: the required field 'ts' is missing"]
     assert len(receipt.durable) == 1 and count(cloud_engine, "readings") == 4
+    again = Ingest(cloud_engine).ingest(DEVICE, Batch("edge-1", 0.0, (broken,)), 10)
+    assert len(again.rejected) == 1 and not again.durable  # never durable: its rows were not stored
     with cloud_engine.connect() as conn:
-        assert conn.execute(select(quarantine.c.reason)).scalar_one().endswith("'ts' is missing")
+        reasons = conn.execute(select(quarantine.c.reason)).scalars().all()
+    assert len(reasons) == 2 and all(r.endswith("'ts' is missing") for r in reasons)
 
 
 def test_two_ingesters_at_once_store_every_row_once(cloud_engine: Engine) -> None:

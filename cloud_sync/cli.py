@@ -53,67 +53,63 @@ class Refused(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="siteguard cloud", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    db = argparse.ArgumentParser(add_help=False)
-    db.add_argument("--db", default=None, help="database URL or SQLite file (default: cloud.db in the data dir)")
-    db.add_argument("--data-dir", default=None, help="the service's data directory")
     sub = parser.add_subparsers(dest="cloud_command", required=True)
-
-    p = sub.add_parser("serve", parents=[db], help="run the cloud service (migrates the database first)")
+    p = _command(sub, "serve", cmd_serve, "run the cloud service (migrates the database first)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (0: any free one)")
-    p.set_defaults(func=cmd_serve)
-    p = sub.add_parser("migrate", parents=[db], help="create or upgrade the database schema")
-    p.set_defaults(func=cmd_migrate)
+    _command(sub, "migrate", cmd_migrate, "create or upgrade the database schema")
 
-    admin = sub.add_parser("admin", help="admin accounts").add_subparsers(dest="admin_command", required=True)
-    p = admin.add_parser("add", parents=[db], help="add an admin account (password asked twice, or from a file)")
-    p.add_argument("name")
+    admin = _group(sub, "admin", "admin accounts")
+    p = _command(admin, "add", cmd_admin_add, "add an admin account (password asked twice, or from a file)", "name")
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--display-name", default="")
     p.add_argument("--password-file", default=None, help="read the password from this file's first line")
-    p.set_defaults(func=cmd_admin_add)
-    p = admin.add_parser("list", parents=[db], help="list admin accounts")
-    p.set_defaults(func=cmd_admin_list)
-    p = admin.add_parser("remove", parents=[db], help="remove an admin account and end its sessions")
-    p.add_argument("name")
-    p.set_defaults(func=cmd_admin_remove)
+    _command(admin, "list", cmd_admin_list, "list admin accounts")
+    _command(admin, "remove", cmd_admin_remove, "remove an admin account and end its sessions", "name")
 
-    token = sub.add_parser("token", help="admin API tokens").add_subparsers(dest="token_command", required=True)
-    p = token.add_parser("create", parents=[db], help="create a token and print it once")
+    token = _group(sub, "token", "admin API tokens")
+    p = _command(token, "create", cmd_token_create, "create a token and print it once")
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--label", default="command line", help="what the token is for")
-    p.set_defaults(func=cmd_token_create)
-    p = token.add_parser("list", parents=[db], help="list tokens (never their secrets)")
-    p.set_defaults(func=cmd_token_list)
-    p = token.add_parser("revoke", parents=[db], help="revoke a token at once")
-    p.add_argument("token_id")
-    p.set_defaults(func=cmd_token_revoke)
+    _command(token, "list", cmd_token_list, "list tokens (never their secrets)")
+    _command(token, "revoke", cmd_token_revoke, "revoke a token at once", "token_id")
 
-    device = sub.add_parser("device", help="the fleet registry").add_subparsers(dest="device_command", required=True)
-    p = device.add_parser("register", parents=[db], help="register a device and issue its credential")
-    p.add_argument("device_id")
+    device = _group(sub, "device", "the fleet registry")
+    p = _command(device, "register", cmd_device_register, "register a device and issue its credential", "device_id")
     p.add_argument("--site", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--type", required=True, dest="device_type", help="selects the device's data definitions")
     p.add_argument("--profile", required=True, help="hardware profile: a JSON file, or JSON text")
     _credential_file(p)
-    p.set_defaults(func=cmd_device_register)
-    p = device.add_parser("list", parents=[db], help="list devices as JSON lines")
+    p = _command(device, "list", cmd_device_list, "list devices as JSON lines")
     p.add_argument("--site", default=None)
-    p.set_defaults(func=cmd_device_list)
-    p = device.add_parser("rotate", parents=[db], help="issue a new credential (old keys overlap, or --revoke-old)")
-    p.add_argument("device_id")
+    p = _command(device, "rotate", cmd_device_rotate, "issue a new credential (old keys overlap, or --revoke-old)",
+                 "device_id")
     p.add_argument("--revoke-old", action="store_true", help="refuse the old keys at once")
     _credential_file(p)
-    p.set_defaults(func=cmd_device_rotate)
-    p = device.add_parser("revoke", parents=[db], help="revoke one key at once")
-    p.add_argument("device_id")
-    p.add_argument("key_id")
-    p.set_defaults(func=cmd_device_revoke)
-    p = device.add_parser("decommission", parents=[db], help="refuse the device from now on (its data stays)")
-    p.add_argument("device_id")
-    p.set_defaults(func=cmd_device_decommission)
+    _command(device, "revoke", cmd_device_revoke, "revoke one key at once", "device_id", "key_id")
+    _command(device, "decommission", cmd_device_decommission, "refuse the device from now on (its data stays)",
+             "device_id")
     return parser
+
+
+Subparsers = argparse._SubParsersAction  # argparse names no public type for it
+
+
+def _group(sub: Subparsers, name: str, help: str) -> Subparsers:
+    return sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", required=True)
+
+
+def _command(group: Subparsers, name: str, func: Callable[[argparse.Namespace], int], help: str,
+             *positionals: str) -> argparse.ArgumentParser:
+    """A leaf command with the database options, its positional arguments and its function."""
+    p = group.add_parser(name, help=help)
+    p.add_argument("--db", default=None, help="database URL or SQLite file (default: cloud.db in the data dir)")
+    p.add_argument("--data-dir", default=None, help="the service's data directory")
+    for positional in positionals:
+        p.add_argument(positional)
+    p.set_defaults(func=func)
+    return p
 
 
 def _credential_file(p: argparse.ArgumentParser) -> None:

@@ -42,7 +42,7 @@ class DeviceIn(BaseModel):
 
 
 class DevicePatch(BaseModel):
-    """Fields to change; those left out stay as they are."""
+    """Fields to change; those left out (or null) stay as they are."""
 
     model_config = ConfigDict(extra="forbid")
     site: Optional[Id] = None
@@ -128,7 +128,7 @@ class DeviceRegistry:
 
     def update(self, device_id: str, patch: DevicePatch) -> Device:
         """Changes the fields ``patch`` sets; :class:`Conflict` once the device is decommissioned."""
-        changes = patch.model_dump(mode="json", exclude_unset=True)
+        changes = patch.model_dump(mode="json", exclude_none=True)
         with self._engine.begin() as conn:
             _live(_device_row(conn, device_id))
             if changes:

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Engine
 
+from cloud_sync.definitions import DefinitionStore
 from cloud_sync.ingest import Ingest
 from cloud_sync.registry.accounts import AdminAccounts
 from cloud_sync.registry.device_auth import DeviceAuthenticator
@@ -74,7 +75,7 @@ def create_app(settings: ServiceSettings, engine: Engine, *, clock: Callable[[],
     nonces = NonceLedger(engine)
     sessions = AdminSessions(engine, idle_s=settings.session_idle_s, max_s=settings.session_max_s, clock=clock)
     tokens = ApiTokens(engine, clock=clock)
-    ingest = Ingest(engine, None)
+    ingest = Ingest(engine, DefinitionStore(engine), clock)
     app[SETTINGS], app[ENGINE], app[DEVICES], app[HEARTBEATS] = settings, engine, devices, heartbeats
     app[DEVICE_AUTH] = DeviceAuthenticator(devices, nonces, clock=clock)
     app[ACCOUNTS] = AdminAccounts(engine, clock=clock)
@@ -82,7 +83,7 @@ def create_app(settings: ServiceSettings, engine: Engine, *, clock: Callable[[],
     app[THROTTLE] = SigninThrottle(engine, attempts=settings.signin_attempts, lockout_s=settings.signin_lockout_s,
                                    clock=clock)
     app[INGEST] = ingest
-    app[METRICS] = CloudMetrics(devices, heartbeats, dict, clock=clock)
+    app[METRICS] = CloudMetrics(engine, devices, heartbeats, ingest.stats, clock=clock)
 
     app.middlewares.append(credentials_middleware(WEB_SECURITY, sessions, tokens))
     install_security(app, WEB_SECURITY, ResolvedSessions())

@@ -60,10 +60,10 @@ def credentials_middleware(web_security: WebSecurity[Role], sessions: AdminSessi
             request = request.clone(headers=headers)
             return await _with(text, session, handler, request)
         cookie = request.cookies.get(web_security.session_cookie)
-        found = await asyncio.to_thread(sessions.get, cookie) if cookie else None
-        if found is None:
+        if not cookie:
             return await handler(request)
-        return await _with(cookie, found, handler, request)  # type: ignore[arg-type]
+        found = await asyncio.to_thread(sessions.get, cookie)
+        return await (handler(request) if found is None else _with(cookie, found, handler, request))
 
     return resolve
 

@@ -5,7 +5,8 @@ request signature themselves, over the raw body, before anything else reads
 it. Every step that touches the database or burns CPU (authentication, batch
 decoding, ingest) runs in a thread: the event loop only moves bytes. Answers
 are the contract's: 401/403 with the reason, 400 for a body that is not a
-batch, 413 over the size limit, 200 with the ingest's :class:`Receipt`.
+batch (kept in the cloud's quarantine with the reason), 413 over the size
+limit, 200 with the ingest's :class:`Receipt`.
 """
 from __future__ import annotations
 
@@ -47,16 +48,14 @@ async def post_batch(request: web.Request, device_id: str) -> Receipt:
     durable and which were rejected, with the reason."""
     body = await _signed_body(request)
     device = await _authenticate(request, device_id, body)
-    metrics = request.app[METRICS]
+    ingest = request.app[INGEST]
     try:
         decoded = await asyncio.to_thread(_decode_for, device, body)
     except BatchError as exc:
-        metrics.rejected("bad_batch")
+        await asyncio.to_thread(ingest.quarantine_body, device.id, body, exc.reason)
         raise ApiError(400, exc.reason) from None
-    ref = DeviceRef(device.id, device.site, device.device_type)
-    receipt = await asyncio.to_thread(request.app[INGEST].ingest, ref, decoded, body)
-    metrics.ingested(device.id, receipt, len(body))
-    return receipt
+    return await asyncio.to_thread(ingest.ingest, DeviceRef(device.id, device.site, device.device_type), decoded,
+                                   len(body))
 
 
 async def post_heartbeat(request: web.Request, device_id: str) -> HeartbeatAck:

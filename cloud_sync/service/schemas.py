@@ -22,7 +22,7 @@ class Request(BaseModel):
 
 
 class LoginIn(Request):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = AccountName
     password: str = Field(min_length=1, max_length=1024)
 
 

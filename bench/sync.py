@@ -226,7 +226,7 @@ async def _drain(edge_db: Path, settings: SyncSettings, top: dict[str, int]) -> 
     try:
         started = time.perf_counter()
         await supervisor.start(store.producer_address)
-        last_report = started
+        last_report = 0.0
         while time.perf_counter() - started < DRAIN_TIMEOUT_S:
             got = await asyncio.to_thread(marks, edge_db)
             now = time.perf_counter() - started

@@ -65,6 +65,7 @@ class DeviceStatus(BaseModel):
     device: str
     online: bool
     received_ts: float
+    checked_ts: float = Field(description="the server time ``online`` was decided at: a page ages it from there")
     heartbeat: Heartbeat
 
 
@@ -92,7 +93,7 @@ class HeartbeatStore:
             rows = conn.execute(query).mappings().all()
         return {
             row["device_id"]: DeviceStatus(
-                device=row["device_id"], received_ts=row["received_ts"],
+                device=row["device_id"], received_ts=row["received_ts"], checked_ts=now,
                 online=now - row["received_ts"] < OFFLINE_AFTER_INTERVALS * row["interval_s"],
                 heartbeat=Heartbeat.model_validate(row["body"]),
             )

@@ -8,7 +8,9 @@ volume in a cluster, so any replica's export is where DuckDB or Spark look.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 from aiohttp import web
@@ -25,6 +27,7 @@ from web_common.security import current_session
 from .keys import ENGINE, SETTINGS
 
 HISTORY_LIMIT = 200
+_EXPORT_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
 class SyncRequestOut(BaseModel):
@@ -79,8 +82,14 @@ class ExportIn(DatasetQuery):
 
 
 class ExportOut(BaseModel):
+    id: str = Field(description="Names the export in GET /datasets/exports/{id}/file")
     directory: str
     files: list[str] = Field(description="Relative to directory")
+
+
+class ExportFileQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1, max_length=500, description="One of the export's files, as its answer lists it")
 
 
 def register(api: ApiRegistry[Role]) -> None:
@@ -97,6 +106,8 @@ def register(api: ApiRegistry[Role]) -> None:
               errors=(422,), **viewer)(dataset)
     api.route("POST", "/datasets/exports", summary="Export a table as partitioned Parquet or CSV", body=ExportIn,
               response=ExportOut, status=201, errors=(422,), **operator)(export_dataset)
+    api.route("GET", "/datasets/exports/{export_id}/file", summary="Download one file of an export",
+              query=ExportFileQuery, produces="application/octet-stream", errors=(404,), **viewer)(export_file)
 
 
 async def sync_history(request: web.Request, device_id: str) -> SyncHistory:
@@ -148,10 +159,26 @@ async def dataset(request: web.Request, table: str, query: DatasetQuery) -> Data
 
 
 async def export_dataset(request: web.Request, body: ExportIn) -> ExportOut:
-    directory = request.app[SETTINGS].data_dir / "exports" / secrets.token_hex(6)
+    export_id = secrets.token_hex(6)
+    directory = _exports(request) / export_id
     try:
         files = await asyncio.to_thread(export, request.app[ENGINE], body.table, _filters(body), directory,
                                         body.format)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
-    return ExportOut(directory=str(directory), files=[str(f.relative_to(directory)) for f in files])
+    return ExportOut(id=export_id, directory=str(directory), files=[str(f.relative_to(directory)) for f in files])
+
+
+async def export_file(request: web.Request, export_id: str, query: ExportFileQuery) -> web.FileResponse:
+    """The file as an attachment; only a file inside that export is ever answered."""
+    root = _exports(request).resolve()
+    path = (root / export_id / query.path).resolve()
+    if not _EXPORT_ID.match(export_id) or not path.is_relative_to(root / export_id) or not path.is_file():
+        raise ApiError(404, "no such export file")
+    name = query.path.replace("/", "_").replace("=", "-")
+    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                           "Content-Type": "application/octet-stream"})
+
+
+def _exports(request: web.Request) -> Path:
+    return request.app[SETTINGS].data_dir / "exports"

@@ -25,3 +25,12 @@ async def test_history_skew_definitions_and_datasets(cloud: Cloud) -> None:
     assert exported.status == 201, exported
     assert exported.body["files"] and all((Path(exported.body["directory"]) / f).exists()
                                           for f in exported.body["files"])
+    first = exported.body["files"][0]
+    export_id = exported.body["id"]
+    download = await admin.call("GET", f"/datasets/exports/{export_id}/file?path={first}")
+    assert download.status == 200 and download.headers["Content-Disposition"].startswith("attachment")
+    assert download.body == (Path(exported.body["directory"]) / first).read_text()
+    for forged in (f"/datasets/exports/{export_id}/file?path=../../cloud.db",
+                   f"/datasets/exports/{export_id}/file?path=nope.csv", f"/datasets/exports/..%2F..%2F/file?path={first}",
+                   f"/datasets/exports/{export_id}/file?path=/etc/passwd"):
+        assert (await admin.call("GET", forged)).status == 404, forged

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from html.parser import HTMLParser
 from pathlib import Path
 
 import aiohttp
@@ -13,11 +12,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from edge_runtime.dashboard.keys import PUBLIC_STATIC
-from edge_runtime.dashboard.pages import CONTENT_TYPES, PAGES, STATIC_DIR, register_pages
+from edge_runtime.dashboard.pages import PAGES, STATIC_DIR, register_pages
 from edge_runtime.dashboard.roles import Role
 from tests.broker import Mosquitto
 from tests.dashboard.harness import dashboard_site, signed_in
+from tests.page_checks import page_problems, page_refs, script_problems
 from web_common.api import required_role
+from web_common.assets import COMMON_DIR, COMMON_ROUTE, CONTENT_TYPES
 
 HTML = sorted(STATIC_DIR.glob("*.html"))
 SCRIPTS = sorted(STATIC_DIR.glob("*.js"))
@@ -76,13 +77,15 @@ async def test_only_known_kinds_of_existing_assets_are_served(client: TestClient
     assert (await client.get(f"/static/{name}")).status == 404
 
 
-async def test_only_the_login_page_is_public() -> None:
+async def test_only_the_login_page_and_the_shared_modules_are_public() -> None:
+    """The shared browser modules hold no data; everything of the dashboard's own needs a session."""
     app = web.Application()
     register_pages(app)
     roles = {r.resource.canonical: required_role(r.handler, Role.VIEWER)
              for r in app.router.routes() if r.method == "GET"}
-    assert roles["/login"] is None
-    assert all(role is not None for path, role in roles.items() if path != "/login"), roles
+    public = {"/login", COMMON_ROUTE + "{name}"}
+    assert all(roles[path] is None for path in public)
+    assert all(role is not None for path, role in roles.items() if path not in public), roles
 
 
 async def test_served_by_the_daemon_behind_its_security(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -110,71 +113,24 @@ async def test_served_by_the_daemon_behind_its_security(tmp_path: Path, mosquitt
 
 # -- static checks of the page files -------------------------------------------------------------
 
-class _Scan(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.problems: list[str] = []
-        self.refs: list[str] = []
-        self._in_script = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        for name in a:
-            if name == "style" or name.startswith("on"):
-                self.problems.append(f"<{tag} {name}=...> (inline style or handler)")
-        if tag == "script":
-            if not a.get("src"):
-                self.problems.append("inline <script>")
-            self._in_script = True
-        if tag == "style":
-            self.problems.append("<style> element")
-        for name in ("src", "href"):
-            if a.get(name):
-                self.refs.append(a[name] or "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "script":
-            self._in_script = False
-
-
 def _assets(html: str) -> list[str]:
-    scan = _Scan()
-    scan.feed(html)
-    return [ref for ref in scan.refs if ref.startswith("/static/")]
+    return [ref for ref in page_refs(html)[1] if ref.startswith("/static/")]
 
 
 @pytest.mark.parametrize("page", HTML, ids=lambda p: p.name)
 def test_pages_keep_to_the_csp_and_load_only_local_assets(page: Path) -> None:
-    scan = _Scan()
-    scan.feed(page.read_text())
-    assert scan.problems == []
-    for ref in scan.refs:
-        assert not re.match(r"^(https?:)?//", ref), f"{page.name} loads {ref} from outside the daemon"
-        if ref.startswith("/static/"):
-            assert (STATIC_DIR / ref.removeprefix("/static/")).is_file(), ref
+    assert page_problems(page, "/static/", STATIC_DIR) == []
 
 
 def test_login_page_needs_only_the_public_assets() -> None:
     assert set(_assets((STATIC_DIR / "login.html").read_text())) <= PUBLIC_STATIC
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("script", SCRIPTS + sorted(COMMON_DIR.glob("*.js")), ids=lambda p: p.name)
 def test_scripts_need_no_eval_inline_styles_or_remote_code(script: Path) -> None:
-    code = script.read_text()
-    for pattern, why in [
-        (r"\beval\s*\(", "eval"), (r"new\s+Function\s*\(", "Function()"), (r"\.innerHTML\s*=", "innerHTML"),
-        (r"\.outerHTML\s*=", "outerHTML"), (r"insertAdjacentHTML", "insertAdjacentHTML"),
-        (r"setAttribute\(\s*[\"']style[\"']", "a style attribute"), (r"setTimeout\(\s*[\"'`]", "setTimeout(string)"),
-        (r"\bimport\s*\(", "dynamic import"),
-    ]:
-        assert not re.search(pattern, code), f"{script.name} uses {why}"
-    code_only = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("//", "*", "/*")))
-    urls = set(re.findall(r"https?://[^\s\"'`)]*", code_only)) - {"http://www.w3.org/2000/svg"}
-    assert not urls, f"{script.name} refers to {urls}: everything must come from the daemon"
-    for dep in re.findall(r"from\s+\"\./([\w-]+\.js)\"", code):
-        assert (STATIC_DIR / dep).is_file(), f"{script.name} imports a missing {dep}"
+    assert script_problems(script) == []
     if script.name == "login.js":
-        assert not re.search(r"^\s*import\b", code, re.MULTILINE), \
+        assert not re.search(r"^\s*import\b", script.read_text(), re.MULTILINE), \
             "login.js must stand alone: before signing in only it, style.css and the logo load"
 
 

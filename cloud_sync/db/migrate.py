@@ -1,7 +1,10 @@
 """Schema migrations (Alembic), run from code: the service upgrades its database at start.
 
 The scripts live in the package (``migrations/``), so an installed service
-needs no alembic.ini. The same revisions build SQLite and PostgreSQL.
+needs no alembic.ini. The same revisions build SQLite and PostgreSQL. Parts
+that add tables independently (training jobs, the model registry, labels)
+may branch from the same revision: upgrading goes to every head, and a
+database is current when it is at all of them.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ def _config() -> Config:
     return config
 
 
-def upgrade(target: str | Engine, revision: str = "head") -> None:
+def upgrade(target: str | Engine, revision: str = "heads") -> None:
     """Bring the database at ``target`` (a URL, a path or an engine) to ``revision``."""
     engine = make_engine(target) if isinstance(target, str) else target
     try:
@@ -37,12 +40,12 @@ def upgrade(target: str | Engine, revision: str = "head") -> None:
             engine.dispose()
 
 
-def head() -> str:
-    """The newest revision the package ships."""
-    return str(ScriptDirectory.from_config(_config()).get_current_head())
+def heads() -> frozenset[str]:
+    """The newest revisions the package ships (one per branch)."""
+    return frozenset(ScriptDirectory.from_config(_config()).get_heads())
 
 
 def current(engine: Engine) -> bool:
-    """True when the database is at the newest revision (readiness: a half-migrated database is not ready)."""
+    """True when the database is at every newest revision (readiness: a half-migrated database is not ready)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision() == head()
+        return frozenset(MigrationContext.configure(connection).get_current_heads()) == heads()

@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 APT_PACKAGES := mosquitto mosquitto-clients python3-venv python3-dev
-TEST_APT_PACKAGES := chromium gpsd-clients postgresql  # browser tests drive the system Chromium; gpsdecode checks the NMEA codec; the cloud suite runs on a throw-away PostgreSQL too
+TEST_APT_PACKAGES := chromium gpsd-clients postgresql redis-server  # browser tests drive the system Chromium; gpsdecode checks the NMEA codec; the cloud suite runs on a throw-away PostgreSQL too, and its job queue on a throw-away Redis
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DURATION ?= 90
 PYTEST_ARGS ?=

@@ -22,9 +22,9 @@ from models.package import (
     sign_package,
     write_manifest,
 )
+from models.signing import PUBLIC_KEY_FILE, key_id, public_key, write_public_key
 
 from .scene import LABELS
-from .signing import PUBLIC_KEY_FILE, key_id, public_key, write_public_key
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "detections"

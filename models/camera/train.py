@@ -21,13 +21,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: keep progress lines readable
 
 from models.package import ModelPackage
+from models.signing import private_key
 
 from .dataset import Split, render_split, training_arrays
 from .evaluate import detect_all, operating_threshold, score
 from .packaging import DECODER, build_manifest, draft, finish
 from .runtime_path import MAP_CONF_THRESHOLD, detector, open_runner
 from .scene import LABELS
-from .signing import private_key
 
 SUFFIX = {("tflite", "fp32"): "fp32", ("tflite", "int8"): "int8", ("onnx", "fp32"): "onnx"}
 HEADLINE = "int8"

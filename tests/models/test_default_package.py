@@ -9,7 +9,7 @@ from edge_runtime.vision.model_runner import ModelRunner
 from models.camera import DEFAULT_PACKAGE
 from models.camera.render import render_scene
 from models.camera.scene import PersonSpec
-from models.camera.signing import PUBLIC_KEY_FILE, key_id, read_key
+from models.signing import PUBLIC_KEY_FILE, key_id, read_key
 from models.package import load_package
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_PACKAGE / "manifest.json").exists(), reason="default package not built")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from models.camera.signing import key_id, public_key, read_key, write_public_key
+from models.signing import key_id, public_key, read_key, write_public_key
 from models.package import (
     MANIFEST,
     SIGNATURE,

@@ -14,7 +14,7 @@ pytest.importorskip("tf2onnx")
 
 from edge_runtime.vision.model_runner import ModelRunner
 from models.camera.render import random_scene
-from models.camera.signing import PUBLIC_KEY_FILE, key_id, read_key
+from models.signing import PUBLIC_KEY_FILE, key_id, read_key
 from models.camera.train import main
 from models.package import load_package
 

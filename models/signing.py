@@ -1,7 +1,10 @@
 """Ed25519 keys for signing model packages: raw private keys in, hex public keys out.
 
-Production packages are signed by the cloud with a key from its key store;
-the private key never sits in this repository. For development the trainer
+Beside :mod:`models.package` because every model family (camera, risk) signs
+the same way. Production packages are signed by the cloud with a key from its
+key store — a file named by path or by ``SITEGUARD_SIGNING_KEY``
+(:func:`signing_key`); the private key never sits in this repository, and a
+key file inside the checkout is refused. For development the trainer
 makes a key when none is given, and writes the public half next to the
 package (``signing_key.pub``, 64 hex characters) so a developer can trust it
 explicitly. An edge node trusts the keys its site config lists, never a key
@@ -11,12 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 PUBLIC_KEY_FILE = "signing_key.pub"
+KEY_ENV = "SITEGUARD_SIGNING_KEY"
+"""Environment variable with the signing key: 64 hex characters, or the path of a key file."""
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+class SigningKeyError(ValueError):
+    """No usable signing key: none configured, unreadable, malformed, or kept in the repository."""
 
 
 def read_key(path: Path) -> bytes:
@@ -31,6 +42,34 @@ def read_key(path: Path) -> bytes:
     if len(key) != 32:
         raise ValueError(f"{path}: not an Ed25519 key (want 32 raw bytes or 64 hex characters)")
     return key
+
+
+def signing_key(path: Path | None = None, *, environ: Mapping[str, str] | None = None) -> bytes:
+    """The cloud's private signing key: from ``path``, else from ``SITEGUARD_SIGNING_KEY``.
+
+    Never makes one up (a production package signed by a throwaway key could
+    never be trusted) and never reads a key file inside the repository.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(KEY_ENV, "").strip()
+    if path is None and not value:
+        raise SigningKeyError(f"no signing key: pass a key file or set {KEY_ENV}")
+    if path is None:
+        try:
+            key = bytes.fromhex(value)
+        except ValueError:
+            key = b""
+        if len(key) == 32:
+            return key
+        path = Path(value)
+    if Path(path).resolve().is_relative_to(REPOSITORY):
+        raise SigningKeyError(f"{path}: signing keys must not live in the repository ({REPOSITORY})")
+    try:
+        return read_key(Path(path))
+    except OSError as exc:
+        raise SigningKeyError(f"{path}: cannot read signing key: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise SigningKeyError(str(exc)) from None
 
 
 def private_key(path: Path | None) -> tuple[bytes, bool]:

@@ -33,7 +33,7 @@ from web_common.api import ApiRegistry
 from web_common.config import WebSecurity
 from web_common.security import install as install_security
 
-from . import admin_data, admin_devices, admin_people, admin_session, device_api, probes
+from . import admin_data, admin_devices, admin_labels, admin_people, admin_session, device_api, probes
 from .console import register_console
 from .credentials import ResolvedSessions, credentials_middleware
 from .document import openapi_document
@@ -54,7 +54,7 @@ DEVICE_SECURITY = WebSecurity(roles=Role, session_cookie=WEB_SECURITY.session_co
 def build_apis() -> tuple[ApiRegistry[Role], ApiRegistry[Role]]:
     """The admin API and the device API, as declared (also what the OpenAPI document describes)."""
     admin: ApiRegistry[Role] = ApiRegistry(WEB_SECURITY, reasons={409: "Conflict with what is stored"})
-    for module in (admin_session, admin_people, admin_devices, admin_data):
+    for module in (admin_session, admin_people, admin_devices, admin_data, admin_labels):
         module.register(admin)
     admin.route("GET", "/openapi.json", role=Role.VIEWER, summary="This API's OpenAPI document",
                 tag="meta")(openapi)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from alembic import context
 
 import cloud_sync.db.schema  # noqa: F401  (registers the data tables)
+import cloud_sync.labels.tables  # noqa: F401  (registers the hard-example labels)
 import cloud_sync.registry.tables  # noqa: F401  (registers the registry tables)
 from cloud_sync.db.metadata import metadata
 

@@ -2,39 +2,14 @@
 revisions with who gave them, refusals, and what fine-tuning reads back."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import cv2
 import numpy as np
 
-from cloud_sync.contract import batch
-from cloud_sync.contract.batch import Chunk
-from cloud_sync.contract.records import SnapshotRecord
 from cloud_sync.labels import LabelStore
 from cloud_sync.service.keys import API
-from tests.cloud.test_service_harness import Cloud, cloud  # noqa: F401
-
-FIELDS = list(SnapshotRecord.model_fields)
-
-
-def frame_jpeg(seed: int) -> bytes:
-    image = np.full((120, 160, 3), 90 + seed, np.uint8)
-    cv2.rectangle(image, (40, 20), (80, 110), (20, 200, 40), -1)
-    ok, data = cv2.imencode(".jpg", image)
-    assert ok
-    return data.tobytes()
-
-
-def snapshots_batch(device: str, first_id: int, rows: int, reason: str = "hard_example") -> bytes:
-    ids = list(range(first_id, first_id + rows))
-    records = [SnapshotRecord(stem=f"{int(1.7e12) + i}-cam-gate", camera="cam-gate", ts=1.7e9 + i, reason=reason,
-                              detections=[{"label": "person", "score": 0.41, "box": [40.0, 20.0, 80.0, 110.0]}],
-                              model={"name": "ppe", "version": "3", "sha256": "ab" * 32}, jpeg=frame_jpeg(i))
-               for i in ids]
-    columns = {name: [getattr(r, name) for r in records] for name in FIELDS}
-    return batch.encode(device, [Chunk("snapshots", ids[0], ids[-1], ids, columns)], time.time())
-
+from tests.cloud.test_service_harness import Cloud, cloud, snapshots_batch  # noqa: F401
 
 def box(label: str = "person", **corners: float) -> dict[str, Any]:
     return {"label": label, "x1": 0.25, "y1": 0.15, "x2": 0.5, "y2": 0.9, **corners}

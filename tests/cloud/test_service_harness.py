@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import cv2
+import numpy as np
 import pytest
 from sqlalchemy import Engine
 
 from cloud_sync.contract import batch, signing
 from cloud_sync.contract.batch import Chunk
-from cloud_sync.contract.records import ReadingRecord
+from cloud_sync.contract.records import ReadingRecord, SnapshotRecord
 from cloud_sync.contract.signing import DeviceCredential
 from cloud_sync.db.engine import make_engine
 from cloud_sync.registry.roles import Role
@@ -100,6 +102,30 @@ def readings_chunk(first_id: int, rows: int, sensor: str = "wb-1") -> Chunk:
 
 def readings_batch(device: str, first_id: int = 1, rows: int = 10) -> bytes:
     return batch.encode(device, [readings_chunk(first_id, rows)], time.time())
+
+
+def frame_jpeg(seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
+    """A small camera frame: a green figure on grey."""
+    w, h = size
+    image = np.full((h, w, 3), 90 + seed % 100, np.uint8)
+    cv2.rectangle(image, (w // 4, h // 6), (w // 2, h * 11 // 12), (20, 200, 40), -1)
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    return data.tobytes()
+
+
+def snapshots_batch(device: str, first_id: int, rows: int, reason: str = "hard_example",
+                    size: tuple[int, int] = (160, 120)) -> bytes:
+    """Snapshots as the sync agent sends them; a hard example's model box is the figure, scored 0.41."""
+    w, h = size
+    ids = list(range(first_id, first_id + rows))
+    records = [SnapshotRecord(stem=f"{int(1.7e12) + i}-cam-gate", camera="cam-gate", ts=1.7e9 + i, reason=reason,
+                              detections=[{"label": "person", "score": 0.41,
+                                           "box": [w / 4, h / 6, w / 2, h * 11 / 12]}],
+                              model={"name": "ppe", "version": "3", "sha256": "ab" * 32}, jpeg=frame_jpeg(i, size))
+               for i in ids]
+    columns = {name: [getattr(r, name) for r in records] for name in SnapshotRecord.model_fields}
+    return batch.encode(device, [Chunk("snapshots", ids[0], ids[-1], ids, columns)], time.time())
 
 
 def http_session(url: str) -> aiohttp.ClientSession:

@@ -7,6 +7,8 @@
   key; editing; decommissioning (its requests refused from then on);
 * a device's sync history and schema-skew report, the data-definitions editor and the dataset browser
   with a CSV export downloaded through the page;
+* labelling hard examples: accepting the model's boxes, correcting them with the mouse (drawing a new
+  box, relabelling it, moving and resizing the model's), deleting a frame from training;
 * a viewer: no control that changes anything;
 * the layout of every view at desktop (1280×800) and tablet (820×1180) sizes, with screenshots, checked
   for overlapping, clipped or off-screen parts and small touch targets.
@@ -33,7 +35,9 @@ from cloud_sync.registry.accounts import AdminAccounts
 from cloud_sync.registry.roles import Role
 from tests.browser import Console, attach_console
 from tests.browser_layout import LAYOUT, layout_problems
-from tests.cloud.test_service_harness import ADMIN, Cloud, DeviceClient, cloud, readings_batch  # noqa: F401
+from tests.cloud.test_service_harness import (  # noqa: F401
+    ADMIN, Cloud, DeviceClient, cloud, readings_batch, snapshots_batch,
+)
 
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 820, "height": 1180}
@@ -226,6 +230,65 @@ async def test_history_skew_definitions_and_datasets(cloud: Cloud, browser: Any,
     no_errors(console)
 
 
+async def test_labelling_hard_examples(cloud: Cloud, browser: Any) -> None:
+    device = await cloud.register("edge-5")
+    assert (await device.batch(snapshots_batch("edge-5", 1, 3, size=(640, 480)))).status == 200
+    page, console = await open_console(browser, cloud.url)
+    await sign_in(page, ADMIN.name, ADMIN.password)
+    await page.click("#nav a[data-view='labels']")
+    await expect(page.locator("#label-counts")).to_contain_text("3 to label")
+    await expect(page.locator("#label-overlay rect.box")).to_have_count(1)  # the model's box, shown to start from
+    first = await page.locator("#label-thumbs .thumb.current").get_attribute("data-id")
+
+    # 1: the model was right
+    await page.click("#label-accept")
+    await expect(page.locator("#label-counts")).to_contain_text("2 to label")
+    # 2: draw a box where the model saw nothing and call it no_helmet; move and resize the model's box
+    frame = await page.locator("#label-overlay").bounding_box()
+    assert frame is not None
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return frame["x"] + x * frame["width"], frame["y"] + y * frame["height"]
+
+    second = await page.locator("#label-thumbs .thumb.current").get_attribute("data-id")
+    await expect(page.locator("#label-overlay rect.box")).to_have_count(1)
+    await page.mouse.move(*at(0.6, 0.2))
+    await page.mouse.down()
+    await page.mouse.move(*at(0.8, 0.5), steps=4)
+    await page.mouse.up()
+    await expect(page.locator("#label-overlay rect.box")).to_have_count(2)
+    await page.locator("#box-list li").nth(1).locator("select").select_option("no_helmet")
+    await page.mouse.move(*at(0.3, 0.5))  # inside the model's box (0.25..0.5, 0.17..0.92)
+    await page.mouse.down()
+    await page.mouse.move(*at(0.35, 0.5), steps=3)
+    await page.mouse.up()
+    handle = await page.locator("#label-overlay rect.handle").bounding_box()
+    assert handle is not None
+    await page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+    await page.mouse.down()
+    await page.mouse.move(*at(0.62, 0.95), steps=3)
+    await page.mouse.up()
+    await page.click("#label-save")
+    await expect(page.locator("#label-counts")).to_contain_text("1 to label")
+    # 3: not a usable frame
+    third = await page.locator("#label-thumbs .thumb.current").get_attribute("data-id")
+    await page.click("#label-delete")
+    await expect(page.locator("#label-counts")).to_contain_text("0 to label")
+    await expect(page.locator("#editor-title")).to_have_text("No hard example to show")
+
+    labelled = (await cloud.admin().call("GET", "/labels/hard-examples?status=all")).body["examples"]
+    by_id = {str(e["id"]): e["label"] for e in labelled}
+    assert by_id[first]["status"] == "accepted" and [b["label"] for b in by_id[first]["boxes"]] == ["person"]
+    assert by_id[third]["status"] == "deleted" and by_id[third]["boxes"] == []
+    corrected = by_id[second]
+    assert corrected["status"] == "corrected" and corrected["by"] == ADMIN.name
+    moved, drawn = corrected["boxes"]
+    assert moved["label"] == "person" and drawn["label"] == "no_helmet"
+    assert abs(moved["x1"] - 0.30) < 0.02 and abs(moved["x2"] - 0.62) < 0.02 and abs(moved["y2"] - 0.95) < 0.02
+    assert abs(drawn["x1"] - 0.6) < 0.02 and abs(drawn["y1"] - 0.2) < 0.02 and abs(drawn["x2"] - 0.8) < 0.02
+    no_errors(console)
+
+
 async def test_a_viewer_changes_nothing(cloud: Cloud, browser: Any) -> None:
     await asyncio.to_thread(AdminAccounts(cloud.engine).add, VIEWER[0], Role.VIEWER, VIEWER[1])
     await cloud.register("edge-1")
@@ -260,7 +323,9 @@ async def test_layout_at_desktop_and_tablet_sizes(cloud: Cloud, browser: Any, sc
     await page.select_option("#data-table", "readings")
     await page.click("#data-search")
     await expect(page.locator("#data-rows tr")).to_have_count(100)
-    views = {"devices": "#/devices", "device": "#/devices/edge-1", "definitions": "#/definitions", "data": "#/data"}
+    assert (await device.batch(snapshots_batch("edge-5", 100, 4, size=(640, 480)))).status == 200
+    views = {"devices": "#/devices", "device": "#/devices/edge-1", "definitions": "#/definitions", "data": "#/data",
+             "labels": "#/labels"}
     for size, viewport in (("desktop", DESKTOP), ("tablet", TABLET)):
         await page.set_viewport_size(viewport)
         for view, fragment in views.items():
@@ -271,5 +336,5 @@ async def test_layout_at_desktop_and_tablet_sizes(cloud: Cloud, browser: Any, sc
             await page.screenshot(path=str(screenshots / f"console-{view}-{size}.png"), full_page=True)
             assert layout["blocks"], (view, size, layout)
             assert layout_problems(layout) == {}, (view, size, layout)
-    assert len(list(screenshots.glob("console-*.png"))) == 8
+    assert len(list(screenshots.glob("console-*.png"))) == 10
     no_errors(console)

@@ -5,9 +5,10 @@ import { showDevices, stopDevices } from "./devices.js";
 import { showDevice, stopDevice } from "./device.js";
 import { showDefinitions } from "./definitions.js";
 import { showData } from "./data.js";
+import { showLabels } from "./labels.js";
 import { $, banner, setRole } from "./page.js";
 
-const VIEWS = ["devices", "device", "definitions", "data"];
+const VIEWS = ["devices", "device", "definitions", "data", "labels"];
 let signedIn = false;
 
 function showSignIn(message) {
@@ -68,7 +69,7 @@ async function signOut() {
   showSignIn();
 }
 
-/** Shows the view the #fragment names: #/devices, #/devices/<id>, #/definitions[/<type>], #/data. */
+/** Shows the view the #fragment names: #/devices, #/devices/<id>, #/definitions[/<type>], #/data, #/labels. */
 async function route() {
   if (!signedIn) return;
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
@@ -88,6 +89,7 @@ async function route() {
     if (view === "devices") await showDevices();
     else if (view === "device") await showDevice(parts[1]);
     else if (view === "definitions") await showDefinitions(parts[1] || "*");
+    else if (view === "labels") await showLabels();
     else await showData();
   } catch (err) {
     if (err.status !== 401) banner(err instanceof ApiError ? err.text : String(err));

@@ -257,7 +257,8 @@ class EdgeDaemon:
         return report
 
     def _sync_context(self) -> dict[str, object]:
-        """What the agent's heartbeats carry from here: each camera's model, the open alarms by priority."""
+        """What the agent's heartbeats carry from here: each camera's model, the open alarms by priority and the
+        site's roster (which sensors belong to whom)."""
         by_priority: dict[str, int] = {}
         for alarm in self.alarms.active():
             name = alarm.priority.name.lower()
@@ -265,7 +266,8 @@ class EdgeDaemon:
         lineages = {cid: s["model"] for cid, s in self.vision.status().items()} if self.vision is not None else {}
         models = {cid: {"name": lin["model"], "version": lin["version"], "sha256": lin["sha256"]}
                   for cid, lin in lineages.items() if lin}  # a camera whose model has not loaded yet: none
-        return {"models": models, "alarms": {"open": sum(by_priority.values()), "by_priority": by_priority}}
+        return {"models": models, "alarms": {"open": sum(by_priority.values()), "by_priority": by_priority},
+                "roster": self.config.roster()}
 
 
 def _build_vision(config: SiteConfig, bus: Bus, fusion: FusionEngine, store: Store,

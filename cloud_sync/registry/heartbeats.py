@@ -57,6 +57,8 @@ class Heartbeat(BaseModel):
     models: dict[str, ModelInUse] = {}
     alarms: Optional[OpenAlarms] = None
     software: Optional[str] = Field(None, max_length=64)
+    roster: dict[str, list[str]] = Field(
+        default_factory=dict, description="worker -> its sensor ids, zone:<id> -> the zone's fixed detectors")
 
 
 class DeviceStatus(BaseModel):

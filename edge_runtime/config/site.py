@@ -163,6 +163,15 @@ class SiteConfig(StrictModel):
     def worker(self, worker_id: str) -> Worker | None:
         return next((w for w in self.workers if w.id == worker_id), None)
 
+    def roster(self) -> dict[str, list[str]]:
+        """Which sensors belong to whom: ``worker`` -> its wearable, detector and GPS tag ids, and ``zone:<id>``
+        -> the zone's fixed detectors. The cloud reads readings' sensor ids through it (docs/trainer.md)."""
+        roster = {w.id: [d for d in (w.wearable, w.detector, w.gps) if d] for w in self.workers}
+        for d in self.detectors:
+            if d.kind == "fixed" and d.zone:
+                roster.setdefault(f"zone:{d.zone}", []).append(d.id)
+        return roster
+
 
 def _unique(section: str, ids: list[str], problems: Problems, field: str = "id") -> set[str]:
     owners: dict[str, str] = {}

@@ -102,3 +102,14 @@ def test_shipped_site_files_validate() -> None:
         load_config(path)
     for path in (REPO / "k3s").rglob("*.yaml"):
         list(yaml.safe_load_all(path.read_text()))
+
+
+def test_the_roster_names_each_workers_sensors_and_each_zones_fixed_detectors() -> None:
+    config = parse_config(_site(
+        zones=[{"id": "tank", "name": "Tank", "polygon": [[0, 0], [10, 0], [10, 10]]}],
+        workers=[{"id": "w1", "name": "Ann", "age": 40, "wearable": "wb-1", "detector": "pd-1", "gps": "gps-1"},
+                 {"id": "w2", "name": "Bo", "age": 30, "wearable": "wb-2"}],
+        detectors=[{"id": "pd-1", "kind": "portable", "gases": ["H2S"]},
+                   {"id": "fx-1", "kind": "fixed", "zone": "tank", "gases": ["LEL"]}],
+    ))
+    assert config.roster() == {"w1": ["wb-1", "pd-1", "gps-1"], "w2": ["wb-2"], "zone:tank": ["fx-1"]}

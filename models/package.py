@@ -80,6 +80,7 @@ class Manifest(_Strict):
     parent_version: str | None = None
     task: Literal["detection", "classification", "risk"]
     labels: tuple[str, ...]
+    features: tuple[str, ...] = Field((), description="risk: names of the input columns, in order")
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     preprocessing: Preprocessing = Preprocessing()
@@ -91,13 +92,21 @@ class Manifest(_Strict):
 
     def canonical(self) -> bytes:
         """The bytes the signature covers: sorted keys, no whitespace, UTF-8."""
-        return canonical_json(self.model_dump(mode="json"))
+        return canonical_json(self.document())
+
+    def document(self) -> dict[str, object]:
+        """The manifest as JSON data; fields added later are left out while empty, so older signatures verify."""
+        data = self.model_dump(mode="json")
+        return {k: v for k, v in data.items() if not (k in _ADDED_LATER and not v)}
 
     def artifact(self, fmt: str, precision: str | None = None) -> Artifact | None:
         for a in self.artifacts:
             if a.format == fmt and (precision is None or a.precision == precision):
                 return a
         return None
+
+
+_ADDED_LATER = frozenset({"features"})
 
 
 def canonical_json(data: object) -> bytes:
@@ -195,7 +204,7 @@ def sign_package(root: Path, private_key_raw: bytes) -> None:
 
 
 def write_manifest(root: Path, manifest: Manifest) -> None:
-    (Path(root) / MANIFEST).write_text(json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n")
+    (Path(root) / MANIFEST).write_text(json.dumps(manifest.document(), indent=2) + "\n")
 
 
 def _extract(archive: Path) -> Path:

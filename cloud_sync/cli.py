@@ -41,6 +41,7 @@ from cloud_sync.registry.roles import Role
 from cloud_sync.registry.tokens import ApiTokens
 from cloud_sync.service.schemas import AccountIn
 from cloud_sync.service.settings import DEFAULT_PORT, ServiceSettings
+from cloud_sync.training import cli as training_cli
 
 EXIT_REFUSED = 1
 ROLES = [r.label for r in Role]
@@ -57,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "serve", cmd_serve, "run the cloud service (migrates the database first)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (0: any free one)")
+    p.add_argument("--jobs", default=None, help="training job queue: redis://HOST:PORT/DB (default: in the data dir)")
     _command(sub, "migrate", cmd_migrate, "create or upgrade the database schema")
+    training_cli.add_commands(sub, _command, _settings)
 
     admin = _group(sub, "admin", "admin accounts")
     p = _command(admin, "add", cmd_admin_add, "add an admin account (password asked twice, or from a file)", "name")
@@ -119,7 +122,7 @@ def _credential_file(p: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from cloud_sync.service.launch import serve_forever
 
-    settings = ServiceSettings.for_cli(args.db, args.data_dir, host=args.host, port=args.port)
+    settings = ServiceSettings.for_cli(args.db, args.data_dir, host=args.host, port=args.port, jobs_url=args.jobs)
     asyncio.run(serve_forever(settings))
     return 0
 

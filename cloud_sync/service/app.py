@@ -29,6 +29,7 @@ from cloud_sync.registry.roles import Role
 from cloud_sync.registry.sessions import AdminSessions
 from cloud_sync.registry.throttle import SigninThrottle
 from cloud_sync.registry.tokens import ApiTokens
+from cloud_sync.training import admin_api as training_api
 from web_common.api import ApiRegistry
 from web_common.config import WebSecurity
 from web_common.security import install as install_security
@@ -54,7 +55,7 @@ DEVICE_SECURITY = WebSecurity(roles=Role, session_cookie=WEB_SECURITY.session_co
 def build_apis() -> tuple[ApiRegistry[Role], ApiRegistry[Role]]:
     """The admin API and the device API, as declared (also what the OpenAPI document describes)."""
     admin: ApiRegistry[Role] = ApiRegistry(WEB_SECURITY, reasons={409: "Conflict with what is stored"})
-    for module in (admin_session, admin_people, admin_devices, admin_data, admin_labels):
+    for module in (admin_session, admin_people, admin_devices, admin_data, admin_labels, training_api):
         module.register(admin)
     admin.route("GET", "/openapi.json", role=Role.VIEWER, summary="This API's OpenAPI document",
                 tag="meta")(openapi)
@@ -83,6 +84,7 @@ def create_app(settings: ServiceSettings, engine: Engine, *, clock: Callable[[],
     app[THROTTLE] = SigninThrottle(engine, attempts=settings.signin_attempts, lockout_s=settings.signin_lockout_s,
                                    clock=clock)
     app[INGEST] = ingest
+    training_api.install(app, engine, settings.data_dir, settings.jobs_url)
     app[METRICS] = CloudMetrics(engine, devices, heartbeats, ingest.stats, clock=clock)
 
     app.middlewares.append(credentials_middleware(WEB_SECURITY, sessions, tokens))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +48,7 @@ class ServiceSettings(BaseModel):
     signin_lockout_s: float = Field(LOCKOUT_S, gt=0)
     cookie_secure: bool = Field(False, description="Secure session cookies (set it behind HTTPS)")
     housekeeping_s: float = Field(60, gt=0, description="how often stale nonces and sessions are dropped")
+    jobs_url: Optional[str] = Field(None, description="training job queue: redis://...; None: SQLite in data_dir")
 
     @classmethod
     def for_cli(cls, db: str | None = None, data_dir: str | None = None, **others: object) -> ServiceSettings:

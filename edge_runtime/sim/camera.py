@@ -33,8 +33,9 @@ from edge_runtime.config.cameras import CameraConfig
 from edge_runtime.geometry import Homography
 from models.camera.backdrop import Background, make_background
 from models.camera.render import render_scene
-from models.camera.scene import PersonSpec, Pose
+from models.camera.scene import Box, PersonSpec, Pose
 
+from .ground_truth import TruthRecorder
 from .scenario import Scenario, WorkerEvent
 from .timeline import Leg, Point
 from .world import FREE_FALL_S, IMPACT_S, World
@@ -135,27 +136,30 @@ class SimCamera:
             self._add(out, extra.name, (x, y), pose, extra.helmet, extra.vest, t)
         return out
 
-    def _render(self, people: list[PersonSpec], index: int) -> np.ndarray:
-        image, _boxes = render_scene(people, width=self.width, height=self.height,
-                                     seed=self._seed * 100_003 + index, background=self.background)
-        return image
+    def _render(self, people: list[PersonSpec], index: int) -> tuple[np.ndarray, list[Box]]:
+        return render_scene(people, width=self.width, height=self.height,
+                            seed=self._seed * 100_003 + index, background=self.background)
 
     def write(self, path: Path, duration_s: float, fps: float) -> Path:
-        """Render ``duration_s`` of scenario time at ``fps`` into an MJPG .avi."""
+        """Render ``duration_s`` of scenario time at ``fps`` into an MJPG .avi, its ground truth beside it
+        (:mod:`.ground_truth`)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (self.width, self.height))
         if not writer.isOpened():
             raise OSError(f"cannot write video {path}")
         shown: list[PersonSpec] | None = None
-        image = np.empty(0)
+        image, boxes = np.empty(0), list[Box]()
+        truth = TruthRecorder(self.width, self.height, fps)
         try:
             for k in range(max(1, round(duration_s * fps))):
                 people = self.people(k / fps)
                 if people != shown:  # a still scene is one render: most of a site video is still
-                    shown, image = people, self._render(people, k)
+                    shown, (image, boxes) = people, self._render(people, k)
                 writer.write(image)
+                truth.add(k, boxes)
         finally:
             writer.release()
+        truth.save(path)
         return path
 
     def _add(self, out: list[PersonSpec], who: str, xy: Point, pose: Pose, helmet: bool, vest: bool, t: float) -> None:

@@ -31,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from .features import FEATURES, WINDOW_S, SensorWindow, window_features
+from .features import FEATURES, SensorWindow, window_features
 
 LEAD_S = 60.0
 """Risk-rising positives end this long before the alarm: the model must see the risk coming."""
 FAR_S = 900.0
-"""Risk-rising negatives are at least this far (either side) from any alarm of their subject."""
+"""Risk-rising negatives are at least this far (either side) from any alarm of their subject: more
+than the window plus ``LEAD_S``, so a negative window never overlaps an alarm's lead-up."""
 NIGHT_HOURS = (22, 6)
 """Night is 22:00-06:00 (UTC hour of the scoring time)."""
 _NEGATIVE_ROUNDS = 20  # draws of candidate times before giving up on finding more negatives
@@ -60,6 +61,7 @@ class Origin:
 
 SEGMENTS = ("site", "device_type", "gas", "time_of_day", "kind")
 """The segments the gate compares, in report order."""
+_COLUMNS = ("X", "y", "kind", "site", "device_type", "gas", "night", "alarm_id", "subject", "t")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class Examples:
     gas: np.ndarray  # the alarm's gas ("H2S" ...) or ""
     night: np.ndarray  # bool: scored between 22:00 and 06:00 UTC
     alarm_id: np.ndarray  # "" for a risk-rising negative
+    subject: np.ndarray  # whose window: "worker:<id>", "zone:<id>" or "device:<id>"
     t: np.ndarray  # float64 scoring time (end of the window)
     dropped: Mapping[str, int] = field(default_factory=dict)  # rows left out, by reason
 
@@ -81,7 +84,7 @@ class Examples:
         if self.X.ndim != 2 or self.X.shape[1] != len(FEATURES):
             raise ValueError(f"X must be [n, {len(FEATURES)}], got {self.X.shape}")
         n = self.X.shape[0]
-        for name in ("y", "kind", "site", "device_type", "gas", "night", "alarm_id", "t"):
+        for name in _COLUMNS[1:]:
             if len(getattr(self, name)) != n:
                 raise ValueError(f"Examples.{name} has {len(getattr(self, name))} entries for {n} rows")
 
@@ -90,9 +93,7 @@ class Examples:
 
     def take(self, index: np.ndarray) -> Examples:
         """The rows at ``index`` (integer positions or a boolean mask)."""
-        return Examples(self.X[index], self.y[index], self.kind[index], self.site[index],
-                        self.device_type[index], self.gas[index], self.night[index],
-                        self.alarm_id[index], self.t[index], dict(self.dropped))
+        return Examples(*(getattr(self, c)[index] for c in _COLUMNS), dict(self.dropped))  # type: ignore[arg-type]
 
     @classmethod
     def concat(cls, parts: Sequence[Examples]) -> Examples:
@@ -103,8 +104,7 @@ class Examples:
         for part in parts:
             for reason, count in part.dropped.items():
                 dropped[reason] = dropped.get(reason, 0) + count
-        columns = ("X", "y", "kind", "site", "device_type", "gas", "night", "alarm_id", "t")
-        return cls(*(np.concatenate([getattr(p, c) for p in parts]) for c in columns), dropped)  # type: ignore[arg-type]
+        return cls(*(np.concatenate([getattr(p, c) for p in parts]) for c in _COLUMNS), dropped)  # type: ignore[arg-type]
 
     def segments(self) -> dict[str, np.ndarray]:
         """Per segment name (:data:`SEGMENTS`), each row's value."""
@@ -127,6 +127,7 @@ class _Row:
     origin: Origin
     gas: str
     alarm_id: str
+    subject: str
     t: float
 
 
@@ -155,7 +156,7 @@ def alarm_examples(alarms: Rows, verdicts: Rows, readings: ReadingsInput, roster
         origin = _origin(site_of, _field(alarm, "device_id"))
         t = float(_field(alarm, "raised_ts"))
         rows.append(_Row(window_features(index.window(origin.site, sensors), t), _LABELS[verdict],
-                         _field(alarm, "kind"), origin, alarm_gas(alarm), alarm_id, t))
+                         _field(alarm, "kind"), origin, alarm_gas(alarm), alarm_id, _field(alarm, "subject"), t))
     return _build(rows, dropped)
 
 
@@ -188,8 +189,8 @@ def risk_examples(alarms: Rows, readings: ReadingsInput, roster: Roster, rng: np
             dropped["no_sensors"] += 1
             continue
         t = raised - LEAD_S
-        rows.append(_Row(window_features(index.window(origin.site, sensors), t), 1,
-                         _field(alarm, "kind"), origin, alarm_gas(alarm), _field(alarm, "alarm_id"), t))
+        rows.append(_Row(window_features(index.window(origin.site, sensors), t), 1, _field(alarm, "kind"), origin,
+                         alarm_gas(alarm), _field(alarm, "alarm_id"), _field(alarm, "subject"), t))
     wanted = negatives_per_positive * len(rows)
     negatives = _negatives(index, roster, alarm_times, rng, wanted)
     dropped["negatives_short"] = wanted - len(negatives)
@@ -305,21 +306,21 @@ def _negatives(index: ReadingIndex, roster: Roster, alarm_times: Mapping[tuple[s
             at = index.rows(site, sensors)
             if at.size:
                 times = np.sort(np.asarray(alarm_times.get((site, subject), ()), dtype=np.float64))
-                pools.append((site, tuple(dict.fromkeys(sensors)), at, times))
+                pools.append((site, subject, tuple(dict.fromkeys(sensors)), at, times))
     found: list[_Row] = []
     seen: set[tuple[int, int]] = set()
     for _ in range(_NEGATIVE_ROUNDS if pools else 0):
         if len(found) >= wanted:
             break
-        for pool_no, reading_no in zip(rng.integers(len(pools), size=wanted), rng.random(wanted)):
-            site, sensors, at, times = pools[int(pool_no)]
+        for pool_no, reading_no in zip(rng.integers(len(pools), size=wanted).tolist(), rng.random(wanted).tolist()):
+            site, subject, sensors, at, times = pools[pool_no]
             position = int(at[int(reading_no * at.size)])
             t = index.ts_at(position)
             if (pool_no, position) in seen or _near(times, t, FAR_S):
                 continue
-            seen.add((int(pool_no), position))
+            seen.add((pool_no, position))
             found.append(_Row(window_features(index.window(site, sensors), t), 0, "", index.origin_at(position),
-                              "", "", t))
+                              "", "", subject if subject.startswith("zone:") else f"worker:{subject}", t))
             if len(found) >= wanted:
                 break
     return found
@@ -348,6 +349,7 @@ def _build(rows: Sequence[_Row], dropped: Mapping[str, int]) -> Examples:
         gas=np.array([r.gas for r in rows], dtype=object),
         night=(hour >= start) | (hour < end),
         alarm_id=np.array([r.alarm_id for r in rows], dtype=object),
+        subject=np.array([r.subject for r in rows], dtype=object),
         t=t,
         dropped={k: v for k, v in dropped.items() if v},
     )
@@ -378,5 +380,3 @@ def _field(row: Mapping[str, Any], name: str) -> Any:
     except KeyError:
         raise ValueError(f"row has no {name!r}: {dict(row)!r:.200}") from None
 
-
-assert WINDOW_S + LEAD_S < FAR_S  # a negative window never overlaps an alarm's lead-up

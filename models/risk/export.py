@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (IterativeImputer is importable after it)
 from sklearn.feature_selection import RFE, SelectFromModel, SelectKBest, VarianceThreshold
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -19,7 +20,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
-from . import onnx_iterative
+from . import onnx_converters
 from .export_spec import INPUT_NAME, OUTPUT_NAME, ExportError
 
 STEP_TYPES: dict[str, tuple[type, ...]] = {
@@ -72,9 +73,7 @@ def export_onnx(pipeline: Pipeline, n_features: int, path: Path) -> Path:
     from skl2onnx.common.data_types import FloatTensorType
 
     steps = fitted_steps(pipeline, n_features)
-    onnx_iterative.register()
-    if isinstance(steps[0][1], IterativeImputer):
-        onnx_iterative.check_exportable(steps[0][1])
+    onnx_converters.register()
     bare = Pipeline(steps)  # skl2onnx refuses "passthrough"; the fitted estimators are reused, not refitted
     proto = convert_sklearn(bare, initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
                             target_opset=ONNX_OPSET)

@@ -11,7 +11,8 @@ Models are kept small enough for an edge device: at most 100 trees of depth
 
 Missing values, ``drop``: rows with a NaN are left out of *training* (in the
 columns that have any value at all: a sensor no example has cannot drop every
-row), and the ``impute`` step is a median imputer fitted on the rows kept.
+row), and the ``impute`` step is a median imputer fitted on the rows kept
+(:func:`training_rows`).
 The model cannot drop rows when it *scores*: the edge must give a score for
 every alarm, including one whose worker's wearable is offline, so at predict
 time a missing value becomes the training median. :func:`fit_pipeline` does
@@ -79,11 +80,17 @@ def build_pipeline(options: PipelineOptions, algorithm: Algorithm, seed: int) ->
 
 
 def fit_pipeline(options: PipelineOptions, algorithm: Algorithm, seed: int, X: np.ndarray, y: np.ndarray) -> Pipeline:
-    """Build and fit; with ``missing='drop'`` the rows with a NaN are left out of training first."""
+    """Build and fit on :func:`training_rows`."""
+    return build_pipeline(options, algorithm, seed).fit(*training_rows(options, X, y))
+
+
+def training_rows(options: PipelineOptions, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a pipeline trains on: all of them, or with ``missing='drop'`` those without a NaN."""
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
-    if X.ndim != 2 or X.shape[1] != len(FEATURES):
-        raise ValueError(f"X must be [n, {len(FEATURES)}] float32, got shape {X.shape}")
+    if X.ndim != 2 or X.shape[1] != len(FEATURES) or len(y) != len(X):
+        raise ValueError(f"X must be [n, {len(FEATURES)}] float32 with one label per row, "
+                         f"got X {X.shape} and {len(y)} labels")
     if options.missing == "drop":
         observed = ~np.isnan(X).all(axis=0)
         complete = ~np.isnan(X[:, observed]).any(axis=1)
@@ -92,7 +99,7 @@ def fit_pipeline(options: PipelineOptions, algorithm: Algorithm, seed: int, X: n
     if classes.size != 2:
         kept = f" after dropping rows with missing values ({len(y)} left)" if options.missing == "drop" else ""
         raise ValueError(f"training needs both classes, got {classes.tolist()}{kept}")
-    return build_pipeline(options, algorithm, seed).fit(X, y)
+    return X, y
 
 
 def _imputer(options: PipelineOptions, seed: int) -> BaseEstimator:

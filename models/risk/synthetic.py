@@ -243,7 +243,7 @@ def _alarm(site: str, edge: str, subject: str, zone: str, workers: list[str], ev
     condition = {"gas_low": f"gas:{event.gas}", "zone_gas": f"zone_gas:{event.gas}"}.get(event.kind, event.kind)
     return {
         "device_id": edge, "site": site,
-        "alarm_id": f"{subject.replace(':', '-')}-{n:03d}",
+        "alarm_id": f"{site}-{subject.partition(':')[0]}-{subject.rpartition(':')[2]}-{n:03d}",
         "subject": subject, "condition": condition, "kind": event.kind, "priority": _PRIORITY[event.kind],
         "state": "normal", "message": f"{event.kind} on {subject}",
         "raised_ts": round(event.raised, 3), "updated_ts": round(event.raised + 300.0, 3),

@@ -21,6 +21,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
 from .export_spec import INPUT_NAME, OUTPUT_NAME, ExportError
+from .onnx_converters import check_simple, kept_columns
 from .tree_ops import TreeTensors, TreeTooLarge, pack_trees
 
 Step = Callable[[tf.Tensor], tf.Tensor]
@@ -31,13 +32,12 @@ def _const(values: np.ndarray) -> tf.Tensor:
 
 
 def _simple_imputer(name: str, imp: SimpleImputer) -> Step:
-    if imp.add_indicator:
-        raise ExportError(f"step {name!r}: SimpleImputer(add_indicator=True) has no TFLite form; ship ONNX")
-    if not (isinstance(imp.missing_values, float) and np.isnan(imp.missing_values)):
-        raise ExportError(f"step {name!r}: SimpleImputer(missing_values={imp.missing_values!r}): only NaN is exported")
-    stats = np.asarray(imp.statistics_, np.float64)
-    kept = np.arange(len(stats)) if imp.keep_empty_features else np.flatnonzero(~np.isnan(stats))
-    fill = _const(np.nan_to_num(stats[kept]))  # keep_empty_features fills all-missing columns with 0, as sklearn
+    try:
+        check_simple(imp)
+    except ExportError as exc:
+        raise ExportError(f"step {name!r}: {exc}") from None
+    kept = kept_columns(imp)
+    fill = _const(np.nan_to_num(imp.statistics_[kept]))  # kept all-missing columns fill 0, as sklearn
     columns = tf.constant(kept.astype(np.int32))
 
     def step(x: tf.Tensor) -> tf.Tensor:

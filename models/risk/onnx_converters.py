@@ -1,6 +1,10 @@
-"""An skl2onnx converter for ``IterativeImputer``, which skl2onnx does not ship.
+"""skl2onnx converters for the imputers, written to match sklearn's ``transform`` exactly.
 
-The fitted imputer is a fixed sequence of linear predictions: after the
+``IterativeImputer`` has no converter in skl2onnx; its ``SimpleImputer``
+converter keeps the columns sklearn drops (those missing in every training
+row), so the next step would get the wrong width. Both are replaced here.
+
+The fitted iterative imputer is a fixed sequence of linear predictions: after the
 initial (mean/median...) fill, each step predicts one feature from its
 neighbours and writes the prediction, clipped to the feature's limits, into
 the rows where that feature was missing. With a linear round estimator
@@ -16,7 +20,7 @@ from onnx import TensorProto, numpy_helper
 from skl2onnx import update_registered_converter
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (makes IterativeImputer importable)
-from sklearn.impute import IterativeImputer
+from sklearn.impute import IterativeImputer, SimpleImputer
 from sklearn.linear_model import ARDRegression, BayesianRidge, ElasticNet, Lasso, LinearRegression, Ridge
 
 from .export_spec import ExportError
@@ -25,13 +29,25 @@ LINEAR_ESTIMATORS = (BayesianRidge, ARDRegression, LinearRegression, Ridge, Lass
 """Round estimators whose ``predict`` is ``X @ coef_ + intercept_``."""
 
 
-def kept_columns(imputer: IterativeImputer) -> np.ndarray:
+def kept_columns(imputer: SimpleImputer | IterativeImputer) -> np.ndarray:
     """Indices of the input columns the imputer outputs (all-missing training columns are dropped)."""
-    stats = imputer.initial_imputer_.statistics_
+    stats = _initial(imputer).statistics_
     return np.arange(len(stats)) if imputer.keep_empty_features else np.flatnonzero(~np.isnan(stats))
 
 
-def check_exportable(imputer: IterativeImputer) -> None:
+def _initial(imputer: SimpleImputer | IterativeImputer) -> SimpleImputer:
+    return imputer if isinstance(imputer, SimpleImputer) else imputer.initial_imputer_
+
+
+def check_simple(imputer: SimpleImputer) -> None:
+    """Raise :class:`ExportError` unless ``imputer`` fills NaN without a missing-indicator."""
+    if imputer.add_indicator:
+        raise ExportError("SimpleImputer(add_indicator=True) is not exported")
+    if not (isinstance(imputer.missing_values, float) and np.isnan(imputer.missing_values)):
+        raise ExportError(f"SimpleImputer(missing_values={imputer.missing_values!r}): only NaN is exported")
+
+
+def check_iterative(imputer: IterativeImputer) -> None:
     """Raise :class:`ExportError` unless every part of ``imputer`` has the linear form written here."""
     if imputer.sample_posterior:
         raise ExportError("IterativeImputer(sample_posterior=True) draws random values: not exportable")
@@ -68,17 +84,29 @@ class _Graph:
         return out
 
 
-def _convert(scope: object, operator: object, container: object) -> None:
+def _fill(g: _Graph, imputer: SimpleImputer | IterativeImputer, source: str, out: str | None = None) -> tuple[str, str]:
+    """The kept columns with NaN replaced by the (initial) statistics; (filled, missing mask) tensor names."""
+    kept = kept_columns(imputer)
+    stats = np.nan_to_num(_initial(imputer).statistics_[kept]).astype(np.float32)  # kept empty columns fill 0
+    x = g.node("Gather", [source, g.const("kept", kept.astype(np.int64))], axis=1)
+    missing = g.node("IsNaN", [x])
+    return g.node("Where", [missing, g.const("fill", stats), x], out=out), missing
+
+
+def _convert_simple(scope: object, operator: object, container: object) -> None:
+    imp: SimpleImputer = operator.raw_operator  # type: ignore[attr-defined]
+    check_simple(imp)
+    _fill(_Graph(scope, container), imp, operator.inputs[0].full_name, out=operator.outputs[0].full_name)  # type: ignore[attr-defined]
+
+
+def _convert_iterative(scope: object, operator: object, container: object) -> None:
     imp: IterativeImputer = operator.raw_operator  # type: ignore[attr-defined]
-    check_exportable(imp)
+    check_iterative(imp)
     g = _Graph(scope, container)
     f32 = np.float32
-    kept = kept_columns(imp)
-    stats = np.nan_to_num(imp.initial_imputer_.statistics_[kept]).astype(f32)
-    x = g.node("Gather", [operator.inputs[0].full_name, g.const("kept", kept.astype(np.int64))], axis=1)  # type: ignore[attr-defined]
-    missing = g.node("IsNaN", [x])
-    filled = initial = g.node("Where", [missing, g.const("fill", stats), x])
-    width = len(kept)
+    filled, missing = _fill(g, imp, operator.inputs[0].full_name)  # type: ignore[attr-defined]
+    initial = filled
+    width = len(kept_columns(imp))
     low = np.broadcast_to(np.asarray(imp._min_value, np.float64), (width,))
     high = np.broadcast_to(np.asarray(imp._max_value, np.float64), (width,))
     for step in imp.imputation_sequence_ if imp.n_iter_ else ():
@@ -102,5 +130,6 @@ def _convert(scope: object, operator: object, container: object) -> None:
 
 
 def register() -> None:
-    """Make skl2onnx convert ``IterativeImputer`` (idempotent)."""
-    update_registered_converter(IterativeImputer, "SiteGuardIterativeImputer", _shape, _convert)
+    """Make skl2onnx convert both imputers with the converters here (idempotent)."""
+    update_registered_converter(SimpleImputer, "SiteGuardSimpleImputer", _shape, _convert_simple)
+    update_registered_converter(IterativeImputer, "SiteGuardIterativeImputer", _shape, _convert_iterative)

@@ -24,7 +24,7 @@ from .jobs import Job, LogOut
 from .kinds import load_kind_modules
 from .pipelines import Pipeline, PipelineIn
 from .queue import JobQueue, make_huey
-from .states import State
+from .states import State, StateName
 
 TRAINING = web.AppKey("training", JobQueue)
 
@@ -42,7 +42,7 @@ class RunIn(BaseModel):
 class JobQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pipeline: Optional[str] = None
-    state: Optional[State] = None
+    state: Optional[StateName] = None
     limit: int = Field(100, ge=1, le=1000)
 
 
@@ -122,8 +122,8 @@ async def start_run(request: web.Request, name: str, body: RunIn) -> Job:
 
 async def list_jobs(request: web.Request, query: JobQuery) -> JobList:
     jobs = request.app[TRAINING].jobs
-    return JobList(jobs=await asyncio.to_thread(jobs.list, pipeline=query.pipeline, state=query.state,
-                                                limit=query.limit))
+    state = State(query.state) if query.state is not None else None
+    return JobList(jobs=await asyncio.to_thread(jobs.list, pipeline=query.pipeline, state=state, limit=query.limit))
 
 
 async def get_job(request: web.Request, job_id: str) -> Job:

@@ -7,6 +7,7 @@ attempt (a step raised, or the worker running it was lost).
 from __future__ import annotations
 
 from enum import Enum
+from typing import Literal
 
 
 class State(str, Enum):
@@ -23,3 +24,5 @@ STEPS: tuple[State, ...] = (State.PREPROCESSING, State.TRAINING, State.EVALUATIN
 """The steps a pipeline kind implements, in the order they run."""
 RUNNING: frozenset[State] = frozenset(STEPS)
 FINISHED: frozenset[State] = frozenset({State.DONE, State.FAILED})
+StateName = Literal["queued", "preprocessing", "training", "evaluating", "packaging", "done", "failed"]
+"""The states' names, where a schema needs them spelled out (query parameters)."""

@@ -6,13 +6,16 @@ readings above 120 bpm from the others by (hr, v2), on the rows of the cloud
 scores a held-out quarter, packaging writes the coefficients to the attempt's
 work dir. ``step_s`` makes training take that long (reporting progress), and
 ``marker`` names a file where each training attempt appends ``start N`` and
-``end N`` — what the killed-worker test counts. A worker child process
+``end N`` — what the killed-worker test counts; while the file ``hold`` names
+exists, training waits (up to ``HOLD_MAX_S``), so a test can kill a worker
+mid-step whatever the machine's speed. A worker child process
 imports this module with ``--kinds tests.cloud.training.kinds``.
 """
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -26,6 +29,7 @@ from cloud_sync.db.schema import DATA_TABLES
 from cloud_sync.training import RunContext, register_kind
 
 KIND = "hr-logreg"
+HOLD_MAX_S = 60.0
 READINGS, VERDICTS = DATA_TABLES["readings"], DATA_TABLES["verdicts"]
 
 
@@ -34,6 +38,7 @@ class Options(BaseModel):
     c: float = Field(1.0, gt=0)
     step_s: float = Field(0.0, ge=0, le=60)
     marker: Optional[str] = None
+    hold: Optional[str] = None
 
 
 def preprocessing(ctx: RunContext) -> None:
@@ -56,6 +61,10 @@ def training(ctx: RunContext) -> None:
     _mark(options.marker, f"start {ctx.attempt}")
     X_train, X_test, y_train, y_test = train_test_split(ctx.scratch["X"], ctx.scratch["y"], test_size=0.25,
                                                         random_state=0)
+    held_until = time.monotonic() + HOLD_MAX_S
+    while options.hold and Path(options.hold).exists() and time.monotonic() < held_until:
+        ctx.progress(0.0, "held")
+        time.sleep(0.05)
     steps = max(1, int(options.step_s / 0.1))
     for i in range(steps):
         if options.step_s:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import get_args
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from cloud_sync.db.metadata import metadata
 from cloud_sync.training import JobQueue, PipelineBusy, State, embedded_worker
 from cloud_sync.training.jobs import Job
 from cloud_sync.training.leases import Attempt, Leases
+from cloud_sync.training.states import StateName
 
 from . import kinds
 from .conftest import pipeline, wait_for
@@ -126,3 +128,7 @@ def test_a_lost_lease_stops_the_old_attempt_and_queues_the_next(queue: JobQueue,
     assert again.state is State.QUEUED and again.attempt == 2 and "worker lost" in (again.error or "")
     assert not leases.renew(held) and not leases.write(held, 0.5, "late", [])
     assert leases.claim(job.id, 1, "w1") is None and leases.claim(job.id, 2, "w3") is not None
+
+
+def test_the_state_names_are_the_states() -> None:
+    assert list(get_args(StateName)) == [s.value for s in State]

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from .errors import InvalidPipeline, UnknownKind, UnknownPipeline
 from .kinds import get_kind
@@ -52,9 +53,15 @@ class PipelineStore:
         """Creates or replaces the pipeline ``name``; InvalidPipeline naming what its kind refuses."""
         checked = validate(name, document)
         now = self._clock()
+        row = {"kind": checked.kind, "options": checked.options,
+               "triggers": [t.model_dump(mode="json") for t in checked.triggers], "updated_ts": now}
+        try:
+            return self._store(name, row, now)
+        except IntegrityError:  # another request created it between our update and insert: replace that one
+            return self._store(name, row, now)
+
+    def _store(self, name: str, row: dict[str, Any], now: float) -> Pipeline:
         with self._engine.begin() as conn:
-            row = {"kind": checked.kind, "options": checked.options,
-                   "triggers": [t.model_dump(mode="json") for t in checked.triggers], "updated_ts": now}
             changed = conn.execute(update(training_pipelines).where(training_pipelines.c.name == name)
                                    .values(**row)).rowcount
             if not changed:

@@ -35,7 +35,8 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def make_huey(jobs_url: str | None, data_dir: Path) -> Huey:
-    """``None``: SQLite at ``data_dir/jobs.sqlite3``; ``redis://...``: Redis; a path or ``sqlite:///PATH``: that file."""
+    """``None``: SQLite at ``data_dir/jobs.sqlite3``; ``redis://...``: Redis; a path or ``sqlite:///PATH``: that
+    file. ValueError for any other URL."""
     if jobs_url is not None and jobs_url.startswith(REDIS_SCHEMES):
         return RedisHuey(QUEUE_NAME, url=jobs_url, results=False)
     if jobs_url is None:

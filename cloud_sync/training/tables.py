@@ -40,7 +40,9 @@ training_jobs = Table(
     Column("max_attempts", Integer, nullable=False),
     Column("lease_owner", String(200)),  # the worker running the attempt; NULL while queued or finished
     Column("lease_until", Float(53)),
-    Column("eligible_ts", Float(53), nullable=False),  # a queued job may run from then (retry backoff)
+    # when a queued attempt is due (now, or after its retry backoff); huey's delay enforces the backoff, and
+    # the reaper sends a queued job long past it again (a message lost between the database and the queue)
+    Column("eligible_ts", Float(53), nullable=False),
     Column("created_ts", Float(53), nullable=False),
     Column("started_ts", Float(53)),  # the current (or last) attempt's start
     Column("ended_ts", Float(53)),

@@ -6,6 +6,12 @@ preprocessing included — so the edge feeds raw feature rows and reads one
 number per row. ONNX covers every supported step; TFLite covers all but the
 KNN and iterative imputers, whose pipelines ship ONNX only (the
 recommendation cannot pick them for a TFLite-only device).
+
+Agreement with sklearn is to float32 rounding (1e-7 typically, 1e-4 asked)
+with two known edges, both rare and both caught by the packaging's holdout
+check: a row sitting within rounding of a tree threshold after a scaler, and
+a KNNImputer donor tie on raw, badly scaled columns (sklearn's float32
+nan-euclidean distance cancels; skl2onnx computes it differently).
 """
 from __future__ import annotations
 

@@ -31,12 +31,14 @@ LINEAR_ESTIMATORS = (BayesianRidge, ARDRegression, LinearRegression, Ridge, Lass
 
 def kept_columns(imputer: SimpleImputer | IterativeImputer) -> np.ndarray:
     """Indices of the input columns the imputer outputs (all-missing training columns are dropped)."""
-    stats = _initial(imputer).statistics_
+    stats = statistics(imputer)
     return np.arange(len(stats)) if imputer.keep_empty_features else np.flatnonzero(~np.isnan(stats))
 
 
-def _initial(imputer: SimpleImputer | IterativeImputer) -> SimpleImputer:
-    return imputer if isinstance(imputer, SimpleImputer) else imputer.initial_imputer_
+def statistics(imputer: SimpleImputer | IterativeImputer) -> np.ndarray:
+    """The (initial) fill value per input column as float64, NaN for columns missing in all training rows."""
+    initial = imputer if isinstance(imputer, SimpleImputer) else imputer.initial_imputer_
+    return np.asarray(initial.statistics_, np.float64)  # object dtype for strategy="constant"
 
 
 def check_simple(imputer: SimpleImputer) -> None:
@@ -87,7 +89,7 @@ class _Graph:
 def _fill(g: _Graph, imputer: SimpleImputer | IterativeImputer, source: str, out: str | None = None) -> tuple[str, str]:
     """The kept columns with NaN replaced by the (initial) statistics; (filled, missing mask) tensor names."""
     kept = kept_columns(imputer)
-    stats = np.nan_to_num(_initial(imputer).statistics_[kept]).astype(np.float32)  # kept empty columns fill 0
+    stats = np.nan_to_num(statistics(imputer)[kept]).astype(np.float32)  # kept empty columns fill 0
     x = g.node("Gather", [source, g.const("kept", kept.astype(np.int64))], axis=1)
     missing = g.node("IsNaN", [x])
     return g.node("Where", [missing, g.const("fill", stats), x], out=out), missing

@@ -21,7 +21,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
 from .export_spec import INPUT_NAME, OUTPUT_NAME, ExportError
-from .onnx_converters import check_simple, kept_columns
+from .onnx_converters import check_simple, kept_columns, statistics
 from .tree_ops import TreeTensors, TreeTooLarge, pack_trees
 
 Step = Callable[[tf.Tensor], tf.Tensor]
@@ -37,7 +37,7 @@ def _simple_imputer(name: str, imp: SimpleImputer) -> Step:
     except ExportError as exc:
         raise ExportError(f"step {name!r}: {exc}") from None
     kept = kept_columns(imp)
-    fill = _const(np.nan_to_num(imp.statistics_[kept]))  # kept all-missing columns fill 0, as sklearn
+    fill = _const(np.nan_to_num(statistics(imp)[kept]))  # kept all-missing columns fill 0, as sklearn
     columns = tf.constant(kept.astype(np.int32))
 
     def step(x: tf.Tensor) -> tf.Tensor:

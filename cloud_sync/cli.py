@@ -6,6 +6,8 @@ through the same registry library as the admin API: they work before any
 admin exists (the first ``admin add`` is how a fleet starts), without a
 running service or a token to reach it, and with the same rules as the API.
 Each migrates the database first, so they work on a fresh one too.
+``predict`` tries a registered model out through a running service's API
+(``--url``, an admin ``--token``), as the console does.
 
 ``--db`` takes a SQLAlchemy URL (``postgresql://...``) or a SQLite file path;
 without it, ``cloud.db`` in the data directory (``--data-dir``, else
@@ -58,9 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "serve", cmd_serve, "run the cloud service (migrates the database first)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (0: any free one)")
+    p.add_argument("--trusted-keys", default=None, help="file of hex Ed25519 keys model uploads may be signed by")
+    p.add_argument("--signing-key", default=None, help="the key the cloud signs the packages it builds with")
+    p.add_argument("--model-cache-size", type=int, default=None, help="models the try-out API keeps loaded")
     p.add_argument("--jobs", default=None, help="training job queue: redis://HOST:PORT/DB (default: in the data dir)")
     _command(sub, "migrate", cmd_migrate, "create or upgrade the database schema")
     training_cli.add_commands(sub, _command, _settings)
+    p = sub.add_parser("predict", help="try a registered model out on a file, through a running service")
+    p.add_argument("name")
+    p.add_argument("version")
+    p.add_argument("file", help="an image (.jpg, .png) for a camera model, .json for a risk model")
+    p.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the service")
+    p.add_argument("--token", default=None, help="an admin API token (default: $SITEGUARD_CLOUD_TOKEN)")
+    p.set_defaults(func=cmd_predict)
 
     admin = _group(sub, "admin", "admin accounts")
     p = _command(admin, "add", cmd_admin_add, "add an admin account (password asked twice, or from a file)", "name")
@@ -120,10 +132,29 @@ def _credential_file(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from cloud_sync.model_registry.config import export
     from cloud_sync.service.launch import serve_forever
 
     settings = ServiceSettings.for_cli(args.db, args.data_dir, host=args.host, port=args.port, jobs_url=args.jobs)
+    export(os.environ, trusted_keys=args.trusted_keys, signing_key_path=args.signing_key,
+           cache_size=args.model_cache_size)
     asyncio.run(serve_forever(settings))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from cloud_sync.model_registry.client import TOKEN_ENV, PredictFailed, predict
+
+    token = args.token or os.environ.get(TOKEN_ENV)
+    if not token:
+        print(f"refused: pass --token or set {TOKEN_ENV}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        answer = predict(args.url, token, args.name, args.version, Path(args.file))
+    except PredictFailed as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(json.dumps(answer, indent=2))
     return 0
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from cloud_sync.definitions import DefinitionStore
 from cloud_sync.ingest import Ingest
+from cloud_sync.model_registry import api as model_api
 from cloud_sync.registry.accounts import AdminAccounts
 from cloud_sync.registry.device_auth import DeviceAuthenticator
 from cloud_sync.registry.devices import DeviceRegistry
@@ -57,6 +58,7 @@ def build_apis() -> tuple[ApiRegistry[Role], ApiRegistry[Role]]:
     admin: ApiRegistry[Role] = ApiRegistry(WEB_SECURITY, reasons={409: "Conflict with what is stored"})
     for module in (admin_session, admin_people, admin_devices, admin_data, admin_labels, training_api):
         module.register(admin)
+    model_api.register(admin)
     admin.route("GET", "/openapi.json", role=Role.VIEWER, summary="This API's OpenAPI document",
                 tag="meta")(openapi)
     devices: ApiRegistry[Role] = ApiRegistry(DEVICE_SECURITY)
@@ -85,6 +87,7 @@ def create_app(settings: ServiceSettings, engine: Engine, *, clock: Callable[[],
                                    clock=clock)
     app[INGEST] = ingest
     training_api.install(app, engine, settings.data_dir, settings.jobs_url)
+    model_api.install(app, settings, engine)
     app[METRICS] = CloudMetrics(engine, devices, heartbeats, ingest.stats, clock=clock)
 
     app.middlewares.append(credentials_middleware(WEB_SECURITY, sessions, tokens))

@@ -25,7 +25,7 @@ from cloud_sync.registry.roles import Role
 from web_common.api import ApiError, ApiRegistry
 from web_common.json_body import BodyError, parse_json
 
-from .keys import DEVICE_AUTH, HEARTBEATS, INGEST, METRICS
+from .keys import DEVICE_AUTH, HEARTBEATS, INGEST, METRICS, MODEL_REGISTRY
 
 BATCHES = "/devices/{device_id}/batches"
 HEARTBEAT = "/devices/{device_id}/heartbeat"
@@ -59,7 +59,8 @@ async def post_batch(request: web.Request, device_id: str) -> Receipt:
 
 
 async def post_heartbeat(request: web.Request, device_id: str) -> HeartbeatAck:
-    """Keeps the device's latest heartbeat (backlog, errors, models, open alarms): online/offline reads it."""
+    """Keeps the device's latest heartbeat (backlog, errors, models, open alarms): online/offline reads it; a
+    slot whose model changed is appended to the model registry's activity record."""
     body = await _signed_body(request)
     device = await _authenticate(request, device_id, body)
     try:
@@ -70,7 +71,10 @@ async def post_heartbeat(request: web.Request, device_id: str) -> HeartbeatAck:
         request.app[METRICS].rejected("bad_heartbeat")
         raise ApiError(422, "invalid heartbeat", [f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                                   for e in exc.errors()]) from None
-    return HeartbeatAck(server_ts=await asyncio.to_thread(request.app[HEARTBEATS].record, device.id, heartbeat))
+    server_ts = await asyncio.to_thread(request.app[HEARTBEATS].record, device.id, heartbeat)
+    await asyncio.to_thread(request.app[MODEL_REGISTRY].record_activity, device.id, heartbeat.models, server_ts,
+                            from_ts=heartbeat.ts)
+    return HeartbeatAck(server_ts=server_ts)
 
 
 def _decode_for(device: Device, body: bytes) -> Batch:

@@ -5,6 +5,8 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from cloud_sync.ingest import Ingest
+from cloud_sync.model_registry.predict import Predictor
+from cloud_sync.model_registry.registry import ModelRegistry
 from cloud_sync.registry.accounts import AdminAccounts
 from cloud_sync.registry.device_auth import DeviceAuthenticator
 from cloud_sync.registry.devices import DeviceRegistry
@@ -38,3 +40,5 @@ THROTTLE = web.AppKey("throttle", SigninThrottle)
 TOKENS = web.AppKey("tokens", ApiTokens)
 METRICS = web.AppKey("metrics", CloudMetrics)
 INGEST = web.AppKey("ingest", Ingest)
+MODEL_REGISTRY = web.AppKey("model_registry", ModelRegistry)
+PREDICTOR = web.AppKey("predictor", Predictor)

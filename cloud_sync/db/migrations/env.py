@@ -6,6 +6,7 @@ from alembic import context
 import cloud_sync.db.schema  # noqa: F401  (registers the data tables)
 import cloud_sync.labels.tables  # noqa: F401  (registers the hard-example labels)
 import cloud_sync.registry.tables  # noqa: F401  (registers the registry tables)
+import cloud_sync.model_registry.tables  # noqa: F401  (registers the model registry's tables)
 import cloud_sync.training.tables  # noqa: F401  (registers the training tables)
 from cloud_sync.db.metadata import metadata
 

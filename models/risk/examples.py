@@ -104,7 +104,8 @@ class Examples:
         for part in parts:
             for reason, count in part.dropped.items():
                 dropped[reason] = dropped.get(reason, 0) + count
-        return cls(*(np.concatenate([getattr(p, c) for p in parts]) for c in _COLUMNS), dropped)  # type: ignore[arg-type]
+        columns = (np.concatenate([getattr(p, c) for p in parts]) for c in _COLUMNS)
+        return cls(*columns, dropped)  # type: ignore[arg-type]
 
     def segments(self) -> dict[str, np.ndarray]:
         """Per segment name (:data:`SEGMENTS`), each row's value."""
@@ -371,7 +372,8 @@ def _origin(site_of: Mapping[str, Origin], device_id: str) -> Origin:
     try:
         return site_of[device_id]
     except KeyError:
-        raise ValueError(f"edge device {device_id!r} is not in site_of (its site and device type are unknown)") from None
+        raise ValueError(f"edge device {device_id!r} is not in site_of "
+                         "(its site and device type are unknown)") from None
 
 
 def _field(row: Mapping[str, Any], name: str) -> Any:

@@ -152,7 +152,8 @@ def _model(algorithm: Algorithm, seed: int) -> BaseEstimator:
         case "logistic_regression":
             return LogisticRegression(C=1.0, max_iter=2000)
         case "random_forest":
-            return RandomForestClassifier(n_estimators=100, max_depth=8, min_samples_leaf=2, random_state=seed, n_jobs=1)
+            return RandomForestClassifier(n_estimators=100, max_depth=8, min_samples_leaf=2, random_state=seed,
+                                          n_jobs=1)
         case "gradient_boosting":
             return GradientBoostingClassifier(n_estimators=100, max_depth=3, learning_rate=0.1, subsample=0.8,
                                               random_state=seed)

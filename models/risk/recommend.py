@@ -130,7 +130,8 @@ def _why(profile: str, winner: Ranked, rest: tuple[Ranked, ...], weights: Weight
          best_ap: float, least_ms: float, least_mb: float) -> str:
     text = (
         f"{winner.algorithm} wins on {profile} with score {winner.score:.3f} "
-        f"(accuracy {winner.accuracy_score:.3f} x {weights.accuracy:g}, cost {winner.cost_score:.3f} x {weights.cost:g}): "
+        f"(accuracy {winner.accuracy_score:.3f} x {weights.accuracy:g}, "
+        f"cost {winner.cost_score:.3f} x {weights.cost:g}): "
         f"average precision {winner.average_precision:.3f} (best {best_ap:.3f}), "
         f"recall {winner.recall:.3f}, p99 latency {winner.latency_p99_ms:.3g} ms (cheapest {least_ms:.3g} ms), "
         f"memory {winner.memory_mb:.3g} MB (smallest {least_mb:.3g} MB)"

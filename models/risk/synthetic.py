@@ -160,7 +160,8 @@ def _shape(ts: np.ndarray, event: _Event, rng: np.random.Generator) -> np.ndarra
     return np.maximum(_glitch(ts, event.raised), drift)
 
 
-def _gas_values(rng: np.random.Generator, gas: str, ts: np.ndarray, events: list[_Event], kinds: set[str]) -> np.ndarray:
+def _gas_values(rng: np.random.Generator, gas: str, ts: np.ndarray, events: list[_Event],
+                kinds: set[str]) -> np.ndarray:
     values = _BASE[gas] + rng.normal(0.0, _NOISE[gas], ts.size)
     peak = (_SET_POINT[gas] - _BASE[gas]) * 1.15
     for event in events:
@@ -173,7 +174,8 @@ def _fixed_detector(out: _Columns, rng: np.random.Generator, edge: str, detector
                     events: list[_Event]) -> None:
     ts = _times(rng, start, end, _PERIODS["gas"])
     for gas in ("H2S", "LEL"):
-        out.add(edge, detector, f"gas:{gas}", ts, _gas_values(rng, gas, ts, events, {"zone_gas"}), np.full(ts.size, 100.0))
+        values = _gas_values(rng, gas, ts, events, {"zone_gas"})
+        out.add(edge, detector, f"gas:{gas}", ts, values, np.full(ts.size, 100.0))
 
 
 def _worker(out: _Columns, rng: np.random.Generator, edge: str, sensors: dict[str, str], start: float, end: float,

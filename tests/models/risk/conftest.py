@@ -42,3 +42,4 @@ def _one_blas_thread() -> Iterator[None]:
     their spinning makes a 6 ms logistic-regression fit take 90 ms."""
     with threadpool_limits(limits=1):
         yield
+

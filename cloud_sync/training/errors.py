@@ -39,5 +39,10 @@ class ManualRunsOff(TrainingError):
         super().__init__(f"pipeline {pipeline!r} takes no manual runs: add a trigger {{\"type\": \"manual\"}}")
 
 
+class StepRefused(TrainingError):
+    """A step's verdict that retrying cannot change (data validation, a model gate): the job fails at once
+    with this message as its error, no attempt after it."""
+
+
 class LeaseLost(TrainingError):
     """This worker no longer holds the job's lease (it expired and the job went to another attempt)."""

@@ -106,14 +106,16 @@ class Leases:
                 _log(conn, held.job_id, now, "info", f"attempt {held.attempt} done")
             return bool(done)
 
-    def fail(self, held: Attempt, error: str) -> Retry | None:
-        """A step raised: the next attempt after a backoff, or failed for good. None when the lease was lost."""
+    def fail(self, held: Attempt, error: str, *, final: bool = False) -> Retry | None:
+        """A step raised: the next attempt after a backoff, or failed for good (at once when ``final``).
+        None when the lease was lost."""
         now = self._clock()
         with self._engine.begin() as conn:
             row = conn.execute(select(J.max_attempts).where(*_holding(held))).first()
             if row is None:
                 return None
-            return self._requeue_or_fail(conn, held.job_id, held.attempt, row.max_attempts, error, now,
+            last = held.attempt if final else row.max_attempts
+            return self._requeue_or_fail(conn, held.job_id, held.attempt, last, error, now,
                                          _holding(held), self._settings.retry_delay(held.attempt))
 
     def reap(self) -> list[tuple[int, int]]:

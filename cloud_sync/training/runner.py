@@ -7,6 +7,7 @@ attempt starts again from the first step, in a fresh work directory.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from .context import LogLine, RunContext
-from .errors import LeaseLost, TrainingError
+from .errors import LeaseLost, StepRefused, TrainingError
 from .jobs import Job
 from .kinds import PipelineKind, get_kind
 from .leases import Attempt, Leases, Retry
@@ -120,15 +121,20 @@ class JobRunner:
         except LeaseLost as exc:
             log.warning("%s; this worker stops it", exc)
             return None
+        except StepRefused as exc:  # its metrics so far (a gate's numbers) stay in the log with the reason
+            lines = [LogLine(self._clock(), "error", f"refused: {exc}"),
+                     LogLine(self._clock(), "info", "metrics: " + json.dumps(ctx.metrics, default=str)[:8000])]
+            return self._failed(held, f"{where}: {exc}", lines, ctx, final=True)
         except Exception as exc:
             lines = [LogLine(self._clock(), "error", traceback.format_exc()[-4000:])]
             return self._failed(held, f"{where}: {type(exc).__name__}: {exc}", lines, ctx)
 
-    def _failed(self, held: Attempt, error: str, lines: list[LogLine], ctx: RunContext | None = None) -> Retry | None:
+    def _failed(self, held: Attempt, error: str, lines: list[LogLine], ctx: RunContext | None = None, *,
+                final: bool = False) -> Retry | None:
         if lines and not self.leases.write(held, ctx.overall if ctx else 0.0, ctx.step_message if ctx else None,
                                            lines):
             return None
-        retry = self.leases.fail(held, error)
+        retry = self.leases.fail(held, error, final=final)
         log.warning("job %s attempt %s failed: %s", held.job_id, held.attempt, error)
         return retry
 

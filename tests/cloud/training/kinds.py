@@ -27,6 +27,7 @@ from sqlalchemy import Engine, func, insert, select
 
 from cloud_sync.db.schema import DATA_TABLES
 from cloud_sync.training import RunContext, register_kind
+from cloud_sync.training.errors import StepRefused
 
 KIND = "hr-logreg"
 HOLD_MAX_S = 60.0
@@ -39,6 +40,7 @@ class Options(BaseModel):
     step_s: float = Field(0.0, ge=0, le=60)
     marker: Optional[str] = None
     hold: Optional[str] = None
+    min_accuracy: float = Field(0.0, ge=0, le=1.01, description="the gate: below it the run is refused, not retried")
 
 
 def preprocessing(ctx: RunContext) -> None:
@@ -83,6 +85,8 @@ def evaluating(ctx: RunContext) -> None:
     if len(set(y_test)) > 1:
         ctx.metrics["auc"] = float(roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]))
     ctx.log(f"metrics {ctx.metrics}")
+    if ctx.metrics["accuracy"] < ctx.options.min_accuracy:  # type: ignore[attr-defined]
+        raise StepRefused(f"gate: accuracy {ctx.metrics['accuracy']:.3f} < {ctx.options.min_accuracy}")  # type: ignore[attr-defined]
 
 
 def packaging(ctx: RunContext) -> None:

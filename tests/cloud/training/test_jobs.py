@@ -111,6 +111,19 @@ def test_a_failing_step_is_retried_then_the_job_fails_with_its_error(queue: JobQ
     assert any("Traceback" in line for line in logs)
 
 
+def test_a_refused_step_fails_the_job_at_once_with_its_reason(queue: JobQueue, cloud_engine: Engine) -> None:
+    kinds.add_readings(cloud_engine, 200)
+    pipeline(queue, options={"min_accuracy": 1.01})  # no model can pass this gate
+    job = queue.submit("hr", max_attempts=3)
+    with embedded_worker(queue, workers=1):
+        failed = wait_for(queue.jobs, job.id, lambda j: j.finished)
+    assert failed.state is State.FAILED and failed.attempt == 1  # not retried: another attempt would be refused too
+    assert failed.error.startswith("evaluating: gate: accuracy ")
+    logs = _states(queue, job.id)
+    assert any(line.startswith("refused: gate") for line in logs)
+    assert any(line.startswith("metrics: ") and '"accuracy"' in line for line in logs)
+
+
 def test_a_lost_lease_stops_the_old_attempt_and_queues_the_next(queue: JobQueue, cloud_engine: Engine) -> None:
     now = [1000.0]
     leases = Leases(cloud_engine, queue.settings, clock=lambda: now[0])

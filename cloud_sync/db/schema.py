@@ -36,6 +36,11 @@ ID = String(64)
 TIME_COLUMNS = {"alarms": "raised_ts", "exposure_minutes": "minute_ts"}
 
 
+# Tables with one time index (per device), not also one per site: every index is written per row, and readings
+# are most rows. A site's readings are found by the keyset pages the datasets walk in id order anyway.
+DEVICE_TIME_ONLY = frozenset({"readings"})
+
+
 def time_column(table: str) -> str:
     return TIME_COLUMNS.get(table, "ts")
 
@@ -68,10 +73,16 @@ def _data_table(spec: TableSpec) -> Table:
         Column("flags", JSON),
         Column("received_ts", Float(53), nullable=False),
         UniqueConstraint("device_id", "edge_id"),
-        Index(f"ix_{spec.name}_device_time", "device_id", time_column(spec.name)),
-        Index(f"ix_{spec.name}_site_time", "site", time_column(spec.name)),
+        *_time_indexes(spec.name),
         *extra,
     )
+
+
+def _time_indexes(table: str) -> list[Index]:
+    indexes = [Index(f"ix_{table}_device_time", "device_id", time_column(table))]
+    if table not in DEVICE_TIME_ONLY:
+        indexes.append(Index(f"ix_{table}_site_time", "site", time_column(table)))
+    return indexes
 
 
 DATA_TABLES: dict[str, Table] = {name: _data_table(spec) for name, spec in TABLES.items()}

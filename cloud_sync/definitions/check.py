@@ -6,11 +6,16 @@ value of the wrong type is stored as null with the original in ``flags``, a
 value out of range is stored as it is and flagged. Only a chunk without its
 identity (a required field of the record missing or unusable) is refused:
 such rows cannot be stored at all.
+
+Every check runs on whole columns (a bulk chunk is tens of thousands of
+rows): a column's value types are collected once and compared with what the
+definition allows, ranges are numpy comparisons per reading kind, and only
+the rows that are flagged cost Python work of their own.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +28,9 @@ from .model import DataDefinition, FieldDef
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool, int), "json": (dict, list),
                                           "bytes": (bytes,)}
+_NUMBER = (int, float)
+
+Flag = Callable[[int, str, str, Any], None]
 
 
 class ChunkRefused(ValueError):
@@ -84,81 +92,109 @@ def check(chunk: Chunk, definition: DataDefinition) -> Checked:
         expected = definition_field.type if definition_field else None
         columns[name] = _typed(chunk.table, name, values, expected, required, skew, flag)
         if definition_field is not None:
-            _range(name, columns[name], values, definition_field, skew, flag)
+            _range(name, values, definition_field, skew, flag)
     if chunk.table == "readings" and definition.readings:
-        _reading_ranges(columns, chunk.columns, definition, skew, flag)
+        _reading_ranges(columns["kind"], chunk.columns, definition, skew, flag)
     return Checked(columns, flags, skew)
 
 
 def _plain(values: np.ndarray | Sequence[Any]) -> list[Any]:
+    """Python values; a float array's NaNs (the codec's nulls) as None."""
     if isinstance(values, np.ndarray):
-        return [None if v != v else v for v in values.tolist()]
+        if values.dtype.kind != "f":
+            return values.tolist()
+        boxed = values.astype(object)
+        boxed[np.isnan(values)] = None
+        return boxed.tolist()
     return list(values)
 
 
-def _typed(table: str, name: str, values: Any, expected: str | None, required: bool, skew: Skew, flag: Any
+def _typed(table: str, name: str, values: Any, expected: str | None, required: bool, skew: Skew, flag: Flag
            ) -> list[Any]:
-    """The column as storable Python values; values of the wrong type become null and are flagged."""
-    if expected == "float":
-        if isinstance(values, np.ndarray):
-            return _plain(values)
-        out: list[Any] = []
-        for i, value in enumerate(values):
-            if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-                out.append(None if value is None else float(value))
-            else:
-                out.append(None)
-                flag(i, "type", name, repr(value)[:200])
-                skew.add(name, "type", 1, value)
-        _refuse_nulls(table, name, out, required)
-        return out
+    """The column as storable Python values; values of the wrong type become null and are flagged.
+
+    The types present in the column are collected once; only a column holding
+    a type the definition does not allow is walked row by row.
+    """
+    if expected == "float" and isinstance(values, np.ndarray):
+        return _plain(values)  # the codec's float columns hold floats (NaN: null) by construction
     plain = _plain(values)
-    if expected is None or expected not in _PY_TYPES:
+    allowed = _NUMBER if expected == "float" else _PY_TYPES.get(expected or "")
+    if allowed is None:
         return plain
-    allowed = _PY_TYPES[expected]
-    out = []
+    present = set(map(type, plain)) - {type(None)}
+    if any(not issubclass(kind, allowed) or expected == "float" and kind is bool for kind in present):
+        out = _typed_rows(name, plain, expected == "float", allowed, skew, flag)
+    elif expected == "float" and present - {float}:
+        out = [None if value is None else float(value) for value in plain]
+    else:
+        out = plain
+    if required and None in out:
+        raise ChunkRefused(f"{table}: the required field {name!r} has null or wrongly typed values")
+    return out
+
+
+def _typed_rows(name: str, plain: list[Any], floats: bool, allowed: tuple[type, ...], skew: Skew,
+                flag: Flag) -> list[Any]:
+    """Row by row, for a column holding values of a wrong type: those become null, flagged with the original."""
+    out: list[Any] = []
     for i, value in enumerate(plain):
-        if value is None or isinstance(value, allowed):
-            out.append(value)
+        if value is None or isinstance(value, allowed) and not (floats and isinstance(value, bool)):
+            out.append(float(value) if floats and value is not None else value)
         else:
             out.append(None)
             flag(i, "type", name, repr(value)[:200])
             skew.add(name, "type", 1, value)
-    _refuse_nulls(table, name, out, required)
     return out
 
 
-def _refuse_nulls(table: str, name: str, values: list[Any], required: bool) -> None:
-    if required and any(v is None for v in values):
-        raise ChunkRefused(f"{table}: the required field {name!r} has null or wrongly typed values")
-
-
-def _range(name: str, stored: list[Any], values: Any, definition: FieldDef, skew: Skew, flag: Any) -> None:
+def _range(name: str, values: Any, definition: FieldDef, skew: Skew, flag: Flag) -> None:
     if definition.min is None and definition.max is None or not isinstance(values, np.ndarray):
         return
-    _flag_outside(name, np.asarray(values, dtype=np.float64), np.ones(len(stored), bool), definition, skew, flag)
+    _flag_outside(name, np.asarray(values, dtype=np.float64), None, definition, skew, flag)
 
 
-def _reading_ranges(columns: dict[str, list[Any]], raw: dict[str, Any], definition: DataDefinition, skew: Skew,
-                    flag: Any) -> None:
-    """Ranges of v1..v3 per reading kind, vectorised per kind."""
-    kinds = np.asarray(columns["kind"], dtype=object)
+def _reading_ranges(kinds: list[Any], raw: dict[str, Any], definition: DataDefinition, skew: Skew,
+                    flag: Flag) -> None:
+    """Ranges of v1..v3 per reading kind: each row's kind as a small code once, then numpy masks per kind."""
+    codes, index = _codes(kinds)
     for kind, slots in definition.readings.items():
-        mask = kinds == kind
-        if not mask.any():
+        if kind not in codes:
             continue
+        mask = index == codes[kind]
         for slot, field_def in slots.items():
             values = raw.get(slot)
             if isinstance(values, np.ndarray) and (field_def.min is not None or field_def.max is not None):
                 _flag_outside(slot, values, mask, field_def, skew, flag)
 
 
-def _flag_outside(name: str, values: np.ndarray, mask: np.ndarray, definition: FieldDef, skew: Skew,
-                  flag: Any) -> None:
+def _codes(values: list[Any]) -> tuple[dict[Any, int], np.ndarray]:
+    """Each distinct value's code and every row's code; a value that cannot be a dict key (a kind of the wrong
+    type a definition without ``kind`` let through) gets -1, which no reading kind of a definition has."""
+    codes: dict[Any, int] = {}
+    try:
+        return codes, np.fromiter((codes.setdefault(v, len(codes)) for v in values), np.int64, len(values))
+    except TypeError:
+        codes.clear()
+        return codes, np.array([codes.setdefault(v, len(codes)) if _hashable(v) else -1 for v in values], np.int64)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _flag_outside(name: str, values: np.ndarray, mask: np.ndarray | None, definition: FieldDef, skew: Skew,
+                  flag: Flag) -> None:
     low = -np.inf if definition.min is None else definition.min
     high = np.inf if definition.max is None else definition.max
     with np.errstate(invalid="ignore"):
-        outside = mask & ~np.isnan(values) & ((values < low) | (values > high))
+        outside = (values < low) | (values > high)  # NaN (null) compares False: never out of range
+    if mask is not None:
+        outside &= mask
     rows = np.flatnonzero(outside)
     if rows.size:
         skew.add(name, "range", int(rows.size), float(values[rows[0]]))

@@ -9,11 +9,20 @@ reason to drop rows) and insert its rows. A chunk whose rows cannot be stored
 at all is rejected with the reason and kept in the cloud's quarantine; the
 rest of the batch is still stored. The receipt is answered only after the
 commit, so "durable" means durable.
+
+On SQLite, batches arriving at once (an agent keeps more than one in flight)
+take turns on a lock of the process before their transaction: SQLite has one
+writer, and its busy handler would otherwise wait in sleeps of up to 100 ms.
+Decoding, checking and building the rows of the next batch happen before
+that, so they overlap the previous one's writes (sqlite3 releases the GIL
+while it steps).
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +35,7 @@ from cloud_sync.definitions import DefinitionStore
 from cloud_sync.definitions.check import Checked, ChunkRefused, Skew, check
 
 from .stats import IngestStats
-from .writer import insert_rows
+from .writer import Rows, build_rows, insert_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,33 +53,33 @@ class Ingest:
         self._engine = engine
         self._definitions = definitions or DefinitionStore(engine)
         self._clock = clock
+        self._postgres = engine.dialect.name == "postgresql"
+        self._writer: AbstractContextManager[object] = nullcontext() if self._postgres else threading.Lock()
         self.stats = IngestStats()
 
     def ingest(self, device: DeviceRef, batch: Batch, body_bytes: int) -> Receipt:
         """Store ``batch`` and say which ranges are durable; blocking (run it off the event loop)."""
         started = time.perf_counter()
-        definition = self._definitions.get(device.device_type)
-        receipt = Receipt()
         now = self._clock()
+        prepared = self._prepare(device, batch, now)
+        receipt = Receipt()
         newest: float | None = None
-        with self._engine.begin() as conn:
-            for chunk in batch.chunks:
+        with self._writer, self._engine.begin() as conn:
+            for chunk, ready in zip(batch.chunks, prepared):
                 key = chunk.key(device.id)
                 share = body_bytes * chunk.rows // batch.rows if batch.rows else 0
                 if not _claim(conn, device.id, chunk, key, share, now):
                     receipt.durable.append(Durable(table=chunk.table, first_id=chunk.first_id,
                                                    last_id=chunk.last_id, key=key, rows=chunk.rows, duplicate=True))
                     continue
-                try:
-                    checked = check(chunk, definition)
-                except ChunkRefused as refused:
-                    _quarantine(conn, device.id, chunk, key, str(refused), now)
+                if isinstance(ready, ChunkRefused):
+                    _quarantine(conn, device.id, chunk, key, str(ready), now)
                     receipt.rejected.append(Rejected(table=chunk.table, first_id=chunk.first_id,
                                                      last_id=chunk.last_id, key=key, rows=chunk.rows,
-                                                     reason=str(refused)))
+                                                     reason=str(ready)))
                     continue
-                insert_rows(conn, chunk.table, device.id, device.site, np.asarray(chunk.ids).tolist(),
-                            checked.columns, checked.flags, now)
+                checked, rows = ready
+                insert_rows(conn, rows)
                 _count_skew(conn, device.id, chunk.table, checked.skew, now)
                 newest = _newest(chunk.table, checked, newest)
                 receipt.durable.append(Durable(table=chunk.table, first_id=chunk.first_id, last_id=chunk.last_id,
@@ -82,6 +91,22 @@ class Ingest:
                 duration_ms=(time.perf_counter() - started) * 1000))
         self._count(device.id, batch, body_bytes, receipt, now, newest)
         return receipt
+
+    def _prepare(self, device: DeviceRef, batch: Batch, now: float) -> list[tuple[Checked, Rows] | ChunkRefused]:
+        """Each chunk checked against the device type's definition and made into rows, or why it cannot be
+        stored; before the transaction, so this overlaps another batch's writes (a chunk the ledger already has
+        is then skipped: the work is lost only on a re-send)."""
+        definition = self._definitions.get(device.device_type)
+        prepared: list[tuple[Checked, Rows] | ChunkRefused] = []
+        for chunk in batch.chunks:
+            try:
+                checked = check(chunk, definition)
+            except ChunkRefused as refused:
+                prepared.append(refused)
+                continue
+            prepared.append((checked, build_rows(chunk.table, device.id, device.site, np.asarray(chunk.ids).tolist(),
+                                                 checked.columns, checked.flags, now, postgres=self._postgres)))
+        return prepared
 
     def quarantine_body(self, device_id: str, body: bytes, reason: str) -> None:
         """Keep a body that is not a batch at all (the service answered 400), with why."""

@@ -79,3 +79,24 @@ def test_wrong_types_and_unexpected_fields_are_flagged_not_lost(cloud_engine: En
     assert flags == [{"unexpected": {"firmware": "2.1"}, "type": {"extra": "'not a map'"}},
                      {"unexpected": {"firmware": "2.1"}}]
     assert found == {("firmware", "unexpected"): 2, ("extra", "type"): 1}
+
+
+def test_a_column_of_python_values_is_checked_value_by_value_where_a_type_is_wrong(cloud_engine: Engine) -> None:
+    """Not the codec's float array but a list: ints become floats, a bool or a string is a wrong type."""
+    bad = chunk(["hr"] * 4, [72.0] * 4)
+    bad = Chunk("readings", 1, 4, bad.ids, {**bad.columns, "v1": [72, True, "x", None]})
+    Ingest(cloud_engine).ingest(DEVICE, Batch("edge-1", 0.0, (bad,)), 10)
+    with cloud_engine.connect() as conn:
+        v1 = conn.execute(select(DATA_TABLES["readings"].c.v1).order_by(DATA_TABLES["readings"].c.edge_id)).scalars()
+        assert [type(v).__name__ for v in v1] == ["float", "NoneType", "NoneType", "NoneType"]
+    flags, found = stored(cloud_engine)
+    assert flags == [None, {"type": {"v1": "True"}}, {"type": {"v1": "'x'"}}, None]
+    assert found == {("v1", "type"): 2}
+
+
+def test_a_required_field_with_a_wrong_type_refuses_the_chunk(cloud_engine: Engine) -> None:
+    bad = chunk(["hr", "hr"], [72.0, 73.0])
+    bad = Chunk("readings", 1, 2, bad.ids, {**bad.columns, "device": ["s-1", 7]})
+    receipt = Ingest(cloud_engine).ingest(DEVICE, Batch("edge-1", 0.0, (bad,)), 10)
+    assert [r.reason for r in receipt.rejected] == [
+        "readings: the required field 'device' has null or wrongly typed values"]

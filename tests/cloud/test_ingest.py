@@ -1,8 +1,10 @@
 """Ingest stores every row exactly once, flags skew without losing rows, and refuses only unstorable chunks."""
 from __future__ import annotations
 
+import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sqlalchemy import Engine, func, select
@@ -119,3 +121,26 @@ def test_bulk_rate(cloud_engine: Engine) -> None:
     elapsed = time.perf_counter() - started
     print(f"\n{cloud_engine.dialect.name}: {50_000 / elapsed:,.0f} readings/s")
     assert count(cloud_engine, "readings") == 50_000
+
+
+def test_json_fields_are_stored_as_compact_json_text(cloud_engine: Engine) -> None:
+    """The text each stored object gets is json.dumps' compact one, for shared and distinct objects alike."""
+    unit = {"unit": "ppm"}  # the codec decodes a repeated text into one shared object
+    extras = [unit, None, unit, {"fix": True, "alt": 2.5, "name": "é\"x", "sats": [9, 10]}]
+    chunk = readings(1, 4)
+    chunk = Chunk("readings", 1, 4, chunk.ids, {**chunk.columns, "extra": extras})
+    Ingest(cloud_engine).ingest(DEVICE, Batch("edge-1", 0.0, (chunk,)), 10)
+    with cloud_engine.connect() as conn:
+        texts = [row[0] for row in conn.exec_driver_sql("SELECT CAST(extra AS TEXT) FROM readings ORDER BY edge_id")]
+    assert texts == [None if e is None else json.dumps(e, separators=(",", ":")) for e in extras]
+
+
+def test_batches_at_once_on_one_ingest_store_every_row_once(cloud_engine: Engine) -> None:
+    """What an agent with batches in flight does: one service's threads ingesting at the same time."""
+    ingest = Ingest(cloud_engine)
+    batches = [Batch("edge-1", 0.0, (readings(i * 500 + 1, i * 500 + 500),)) for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        receipts = list(pool.map(lambda b: ingest.ingest(DEVICE, b, 10), [*batches, *batches]))
+    durable = [d for r in receipts for d in r.durable]
+    assert len(durable) == 16 and sum(d.duplicate for d in durable) == 8
+    assert count(cloud_engine, "readings") == 4000

@@ -93,6 +93,10 @@ class SyncSettings(StrictModel):
         5.0, gt=0, description="A bulk or snapshot batch smaller than max_rows goes once its oldest row is this old "
         "(events always go at once)",
     )
+    max_in_flight: int = Field(
+        2, ge=1, le=8, description="Batches on the wire before the first is answered: the next is read and encoded "
+        "while the cloud stores the previous one (1: one at a time). Marks still move only on receipts, in order",
+    )
     heartbeat_interval_s: float = Field(30.0, gt=0, description="How often the agent reports to the cloud, "
                                         "also while batches fail")
     request_timeout_s: float = Field(30.0, gt=0, description="A request not answered within this is a failure")

@@ -15,6 +15,15 @@ Three tasks on the agent process's loop:
   towards the breaker). Nothing else moves a mark, so after a crash, a reboot
   or a week offline the agent resumes from the last receipt: what it had sent
   since goes again, which the cloud answers as duplicate.
+
+  Up to ``max_in_flight`` batches are on the wire at once: the next one is read
+  and encoded (on a thread) while the cloud stores the previous one. Answers
+  are applied oldest first, and a mark moves only over a chunk that starts
+  where the mark is, so it never passes a range the cloud has not confirmed.
+  An answer that leaves a chunk unconfirmed (a failure, a 413, a receipt
+  without it) lets the batches behind it answer too, then reading starts
+  again at the marks. A lane sends only while no earlier lane has a batch in
+  flight, and events may go while bulk batches are in flight.
 * **heartbeat**: every ``heartbeat_interval_s``, also while batches fail.
 * **count**: the lanes' backlog (``backlog.py``), on a thread with its own
   read connection, paced by its cost.
@@ -24,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,7 +47,7 @@ from edge_runtime.store import Outbox
 from firmware_bridge.backoff import Backoff
 
 from .backlog import BacklogCounter, Counts
-from .breaker import CircuitBreaker
+from .breaker import BreakerState, CircuitBreaker
 from .client import Accepted, CloudClient, Invalid, Outcome, Refused, TooLarge, Unavailable
 from .lanes import LanePolicy
 from .reader import OutboxReader, TableRead
@@ -63,6 +73,14 @@ class Outgoing:
     def rows(self) -> int:
         """Rows read into it, skipped snapshot rows included (what the lane's row bound counts)."""
         return sum(read.chunk.rows + read.missing for read in self.reads)
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A batch sent and its answer to come."""
+
+    outgoing: Outgoing
+    answer: asyncio.Future[Outcome]
 
 
 class SyncAgent:
@@ -93,11 +111,13 @@ class SyncAgent:
         self._clock = clock
         self._backoff = backoff or Backoff(initial=settings.retry_initial_s, maximum=settings.retry_max_s)
         self._limits = {policy.lane: settings.max_rows for policy in lanes}  # rows per batch now (413 halves)
+        self._rank = {policy.lane: rank for rank, policy in enumerate(lanes)}  # drain order
         self._waiting_since: dict[Lane, float] = {}  # when a lane was first seen with a partial batch
         self._state = SyncState(lanes={lane.value: LaneBacklog() for lane in Lane},
                                 rows_sent=dict.fromkeys((lane.value for lane in Lane), 0),
                                 bytes_sent=dict.fromkeys((lane.value for lane in Lane), 0))
         self._counts: Counts | None = None
+        self.counted = asyncio.Event()  # set once the backlog was counted: a report before says nothing of it
         self._error_log = LogThrottle(30.0)
 
     def state(self) -> SyncState:
@@ -126,21 +146,50 @@ class SyncAgent:
     # --- drain ------------------------------------------------------------------------------
 
     async def _drain(self) -> None:
-        while True:
-            if (wait := self._breaker.wait_s()) > 0:
-                await asyncio.sleep(min(wait, self._settings.poll_s))
-                continue
-            outgoing, wait = self._next_batch()
-            if outgoing is None:
-                await asyncio.sleep(wait)
-                continue
-            await self._send(outgoing)
+        flight: deque[InFlight] = deque()  # batches sent and not yet answered, oldest first
+        try:
+            while True:
+                wait = await self._start_next(flight)
+                if wait == 0.0:
+                    continue  # one went: look for the next at once
+                if not flight:
+                    await asyncio.sleep(wait)
+                elif await self._answer_of(flight[0], wait):
+                    await self._settle(flight)
+        finally:
+            for sent in flight:
+                sent.answer.cancel()
+            await asyncio.gather(*(sent.answer for sent in flight), return_exceptions=True)
 
-    def _next_batch(self) -> tuple[Outgoing | None, float]:
-        """The first lane's batch that may and should go now, or how long to wait before looking again."""
+    async def _start_next(self, flight: deque[InFlight]) -> float:
+        """Build and send the next batch if one may go now (0.0), else how long to wait before looking again.
+
+        A lane may send while only batches of its own lane or of later lanes are
+        in flight, so events are never held up by bulk answers and bulk never
+        overtakes events; a lane that is behind the first one in flight waits
+        for its answer. Only a closed breaker lets more than one request out.
+        """
+        if (wait := self._breaker.wait_s()) > 0:
+            return min(wait, self._settings.poll_s)
+        if flight and self._breaker.state is not BreakerState.CLOSED:
+            return self._settings.poll_s
+        lanes = self._lanes
+        if flight:
+            first = min(self._rank[sent.outgoing.policy.lane] for sent in flight)
+            lanes = lanes[:first + 1] if len(flight) < self._settings.max_in_flight else lanes[:first]
+        if not lanes:
+            return self._settings.poll_s
+        outgoing, wait = await asyncio.to_thread(self._next_batch, lanes)  # SQLite and zstd: off the loop
+        if outgoing is None:
+            return wait
+        flight.append(self._send(outgoing))
+        return 0.0
+
+    def _next_batch(self, lanes: tuple[LanePolicy, ...]) -> tuple[Outgoing | None, float]:
+        """The first of ``lanes`` whose batch may and should go now, or how long to wait before looking again."""
         now = self._clock()
         wait = self._settings.poll_s
-        for policy in self._lanes:
+        for policy in lanes:
             lane_wait = policy.wait_s(now)
             if lane_wait is None:  # outside its schedule
                 continue
@@ -179,25 +228,55 @@ class SyncAgent:
         body = batch.encode(self._device, [read.chunk for read in reads], now)
         return Outgoing(policy, tuple(reads), body)
 
-    async def _send(self, outgoing: Outgoing) -> None:
-        if len(outgoing.body) > batch.MAX_BODY_BYTES:  # the cloud would answer 413: do not send it
-            self._too_large(outgoing, f"over {batch.MAX_BODY_BYTES} bytes compressed")
-            return
+    def _send(self, outgoing: Outgoing) -> InFlight:
+        """Put the batch on the wire (a body over the limit is answered 413 here: the cloud would)."""
+        if len(outgoing.body) > batch.MAX_BODY_BYTES:
+            answered: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+            answered.set_result(TooLarge(f"over {batch.MAX_BODY_BYTES} bytes compressed"))
+            return InFlight(outgoing, answered)
         lane = outgoing.policy.lane.value
         outgoing.policy.bucket.spend(len(outgoing.body))
-        outcome = await self._client.post_batch(outgoing.body)
         self._state = replace(self._state, bytes_sent={**self._state.bytes_sent,
                                                        lane: self._state.bytes_sent[lane] + len(outgoing.body)})
-        await self._answered(outgoing, outcome)
+        return InFlight(outgoing, asyncio.ensure_future(self._client.post_batch(outgoing.body)))
 
-    async def _answered(self, outgoing: Outgoing, outcome: Outcome) -> None:
+    async def _answer_of(self, sent: InFlight, wait: float) -> bool:
+        """Wait for the oldest batch's answer, at most ``wait`` when an earlier lane could still go meanwhile."""
+        can_overtake = self._rank[sent.outgoing.policy.lane] > 0
+        done, _ = await asyncio.wait({sent.answer}, timeout=wait if can_overtake else None)
+        return bool(done)
+
+    async def _settle(self, flight: deque[InFlight]) -> None:
+        """Apply the oldest answer. When it left a chunk unconfirmed, the batches behind it cannot move marks
+        past it: their answers are applied as far as they connect, and reading starts again at the marks."""
+        sent = flight.popleft()
+        outcome = sent.answer.result()
+        self._answered(sent.outgoing, outcome)
+        if self._confirmed(sent.outgoing):
+            lane = sent.outgoing.policy.lane
+            self._limits[lane] = min(self._settings.max_rows, self._limits[lane] * 2)  # grows back after a 413
+            return
+        outcomes = [outcome]
+        while flight:
+            behind = flight.popleft()
+            outcomes.append(await behind.answer)
+            self._answered(behind.outgoing, outcomes[-1])
+        self._reader.rewind()
+        if any(isinstance(o, Unavailable) for o in outcomes):
+            await asyncio.sleep(self._backoff.next_delay())
+
+    def _confirmed(self, outgoing: Outgoing) -> bool:
+        """Every chunk's mark reached the chunk's end (durable, or quarantined and moved past)."""
+        return all(self._outbox.high_water_mark(read.chunk.table) >= read.chunk.last_id for read in outgoing.reads)
+
+    def _answered(self, outgoing: Outgoing, outcome: Outcome) -> None:
         if isinstance(outcome, Accepted):
             self._receipt(outgoing, outcome.receipt)
-            self._succeeded(outgoing.policy.lane)
+            self._succeeded()
         elif isinstance(outcome, Invalid):  # the cloud answered: the link is fine, the batch is not
             for read in outgoing.reads:
                 self._quarantine(read, outcome.reason)
-            self._succeeded(outgoing.policy.lane)
+            self._succeeded()
         elif isinstance(outcome, TooLarge):
             self._too_large(outgoing, outcome.reason)
         elif isinstance(outcome, Refused):
@@ -207,7 +286,10 @@ class SyncAgent:
             assert isinstance(outcome, Unavailable)
             self._failed(outcome.reason)
             self._breaker.failure()
-            await asyncio.sleep(self._backoff.next_delay())
+
+    def _connects(self, read: TableRead) -> bool:
+        """The chunk starts where its table's mark is: every row before it is in the cloud (or quarantined)."""
+        return self._outbox.high_water_mark(read.chunk.table) >= read.after
 
     def _receipt(self, outgoing: Outgoing, receipt: batch.Receipt) -> None:
         durable = {d.key for d in receipt.durable}
@@ -217,6 +299,8 @@ class SyncAgent:
         for read in outgoing.reads:
             chunk = read.chunk
             key = chunk.key(self._device)
+            if not self._connects(read):
+                continue  # an earlier chunk of its table is not confirmed: this one goes again after it
             if key in durable:
                 self._outbox.mark_synced(chunk.table, chunk.last_id)
                 sent += chunk.rows
@@ -240,6 +324,8 @@ class SyncAgent:
                     self._limits[lane])
 
     def _quarantine(self, read: TableRead, reason: str) -> None:
+        if not self._connects(read):
+            return  # it goes again once the chunks before it are confirmed, and is refused again then
         chunk = read.chunk
         self._outbox.quarantine(chunk.table, chunk.first_id, chunk.last_id, chunk.key(self._device), reason,
                                 chunk.rows)
@@ -249,10 +335,9 @@ class SyncAgent:
         self._state = replace(state, quarantined=state.quarantined + 1,
                               quarantined_rows=state.quarantined_rows + chunk.rows, last_quarantine=what)
 
-    def _succeeded(self, lane: Lane) -> None:
+    def _succeeded(self) -> None:
         self._backoff.reset()
         self._breaker.success()
-        self._limits[lane] = min(self._settings.max_rows, self._limits[lane] * 2)
         self._state = replace(self._state, last_success_ts=self._clock(), last_error=None, last_error_ts=None)
 
     def _failed(self, reason: str) -> None:
@@ -290,5 +375,6 @@ class SyncAgent:
         while True:
             started = time.perf_counter()
             self._counts = await asyncio.to_thread(self._backlog.count)
+            self.counted.set()
             cost = time.perf_counter() - started
             await asyncio.sleep(max(COUNT_EVERY_S, COUNT_COST_FACTOR * cost))

@@ -68,5 +68,5 @@ class BacklogCounter:
             rows = len(sample)
         else:
             rows = self._conn.query(f"SELECT count(*) AS n FROM {table} WHERE id > ?", (mark,))[0]["n"]
-        average = sum(source.weight(row) for row in sample) / len(sample)
+        average = sum(row["weight"] for row in sample) / len(sample)
         return LaneBacklog(rows, round(rows * average), sample[0][TIME_COLUMNS[table]])

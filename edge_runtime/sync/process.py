@@ -15,6 +15,7 @@ sent again.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -43,6 +44,9 @@ from .reader import OutboxReader
 log = logging.getLogger(__name__)
 
 STATE_EVERY_S = 1.0
+# A batch is tens of thousands of row tuples, none of them cyclic: at the default threshold (700 new
+# containers) the collector would run hundreds of times per batch and walk every row each time it promotes.
+GC_THRESHOLD = (50_000, 20, 100)
 FLUSH_S = 2.0  # at a clean stop, wait this long for the last marks to commit
 STOP = "stop"
 
@@ -99,6 +103,8 @@ def run(spec: AgentSpec, conn: Connection) -> None:
     name_process("sg-sync")
     lower_priority(spec.nice)
     setup_logging(verbosity_of(spec.log_level))
+    gc.freeze()  # what start-up allocated is never garbage: keep it out of every collection
+    gc.set_threshold(*GC_THRESHOLD)
     asyncio.run(_serve(spec, conn))
 
 
@@ -132,6 +138,8 @@ async def _serve(spec: AgentSpec, conn: Connection) -> None:
 
 
 async def _report(agent: SyncAgent, conn: Connection, stop: asyncio.Event) -> None:
+    """Every ``STATE_EVERY_S`` from the first backlog count on (before it, an empty backlog would be a guess)."""
+    await agent.counted.wait()
     while True:
         try:
             conn.send(agent.state())

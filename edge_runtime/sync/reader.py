@@ -12,6 +12,13 @@ tables store their record's fields as they are; the exceptions are here:
 
 JSON objects (a reading's ``extra``, a snapshot's ``model``) stay the text
 SQLite holds: the codec's ``j`` columns take text.
+
+Rows come as tuples and become columns by one transposition (no dict per
+row for the tables stored as their records); each row's weight is computed
+by SQLite in the same query. The reader hands out rows after a cursor of its
+own, so the agent can read the next batch while the previous one is still in
+flight: the cursor runs ahead of the outbox's mark (which moves on receipts
+only) and goes back to it on :meth:`OutboxReader.rewind`.
 """
 from __future__ import annotations
 
@@ -20,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from cloud_sync.contract.batch import Chunk
 from cloud_sync.contract.tables import TABLES
@@ -46,12 +55,21 @@ class Source:
     payload: str | None = None  # a column holding the size of what the row sends besides itself
 
     def select(self, table: str) -> str:
+        """Rows after an id, at most a number of them: the id, the columns, and the row's weight last."""
         names = ", ".join(f'"{c}"' for c in ("id", *self.columns))
-        return f"SELECT {names} FROM {table} WHERE id > ? ORDER BY id LIMIT ?"
+        return f"SELECT {names}, {self._weight()} AS weight FROM {table} WHERE id > ? ORDER BY id LIMIT ?"
 
-    def weight(self, row: Row) -> int:
-        size = sum(len(v) if isinstance(v, (str, bytes)) else NUMBER_BYTES for v in row.values())
-        return size + (int(row[self.payload]) if self.payload else 0)
+    @property
+    def as_stored(self) -> bool:
+        """The stored columns are the record's fields as they are (no conversion per row)."""
+        return self.convert is _as_stored
+
+    def _weight(self) -> str:
+        """A text or blob counts its length, anything else (numbers, null, the id) ``NUMBER_BYTES``."""
+        sizes = [f"""CASE WHEN typeof("{c}") IN ('text', 'blob') THEN length("{c}") ELSE {NUMBER_BYTES} END"""
+                 for c in self.columns]
+        payload = [f'coalesce("{self.payload}", 0)'] if self.payload else []
+        return f"({' + '.join([str(NUMBER_BYTES), *sizes, *payload])})"
 
 
 def _as_stored(row: Row) -> Row:
@@ -88,45 +106,67 @@ class Probe:
 @dataclass(frozen=True, slots=True)
 class TableRead:
     chunk: Chunk
+    after: int  # the id the chunk was read after: its mark may move only from there
     stored_bytes: int
     more: bool  # the table had more rows waiting than the chunk took
     missing: int  # snapshot rows skipped: their file was gone
 
 
 class OutboxReader:
-    """Reads what the outbox still has to send; ``outbox`` holds the marks (in memory, moved on receipts)."""
+    """Reads what the outbox still has to send, after the outbox's mark or the rows already handed out."""
 
     def __init__(self, conn: ReadConnection, outbox: Outbox) -> None:
         self._conn = conn
         self._outbox = outbox
+        self._handed_out: dict[str, int] = {}  # table -> the last id read into a batch not yet answered
+
+    def after(self, table: str) -> int:
+        """The id the next chunk of ``table`` starts after."""
+        return max(self._outbox.high_water_mark(table), self._handed_out.get(table, 0))
+
+    def rewind(self) -> None:
+        """Read from the marks again: what was handed out since is not (all) in the cloud."""
+        self._handed_out.clear()
 
     def probe(self, table: str, rows: int) -> Probe:
-        mark = self._outbox.high_water_mark(table)
+        after = self.after(table)
         first = self._conn.query(f"SELECT {TIME_COLUMNS[table]} AS ts FROM {table} WHERE id > ? ORDER BY id LIMIT 1",
-                                 (mark,))
+                                 (after,))
         if not first:
             return Probe(None, False)
-        full = self._conn.query(f"SELECT 1 FROM {table} WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?", (mark, rows - 1))
+        full = self._conn.query(f"SELECT 1 FROM {table} WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?", (after, rows - 1))
         return Probe(first[0]["ts"], bool(full))
 
     def read(self, table: str, max_rows: int, max_bytes: int) -> TableRead | None:
         """The next chunk of ``table``: at most ``max_rows`` rows and (but for a first row) ``max_bytes``."""
         source = SOURCES[table]
-        rows = self._conn.query(source.select(table), (self._outbox.high_water_mark(table), max_rows + 1))
+        after = self.after(table)
+        with self._conn.cursor() as conn:
+            cursor = conn.cursor()
+            cursor.row_factory = None  # plain tuples
+            rows = cursor.execute(source.select(table), (after, max_rows + 1)).fetchall()
         if not rows:
             return None
-        more = len(rows) > max_rows
-        taken, size = [], 0
-        for row in rows[:max_rows]:
-            weight = source.weight(row)
-            if taken and size + weight > max_bytes:
-                more = True
-                break
-            taken.append(row)
-            size += weight
-        converted = [(row["id"], source.convert(row)) for row in taken]
-        records = [(rowid, record) for rowid, record in converted if record is not None]
-        fields = TABLES[table].columns
-        chunk = Chunk(table, taken[0]["id"], taken[-1]["id"], [rowid for rowid, _ in records],
-                      {name: [record[name] for _, record in records] for name in fields})
-        return TableRead(chunk, size, more, len(taken) - len(records))
+        columns = list(zip(*rows[:max_rows]))
+        sizes = np.cumsum(np.asarray(columns[-1], dtype=np.int64))
+        taken = max(1, int(np.searchsorted(sizes, max_bytes, side="right")))
+        more = len(rows) > taken
+        ids = columns[0][:taken]
+        if source.as_stored:
+            records = {name: list(values[:taken]) for name, values in zip(source.columns, columns[1:-1])}
+            chunk, missing = Chunk(table, ids[0], ids[-1], list(ids), records), 0
+        else:
+            chunk, missing = _converted(table, source, [row[:-1] for row in rows[:taken]])
+        self._handed_out[table] = chunk.last_id
+        return TableRead(chunk, after, int(sizes[taken - 1]), more, missing)
+
+
+def _converted(table: str, source: Source, rows: list[tuple[Any, ...]]) -> tuple[Chunk, int]:
+    """A chunk of rows converted one by one (alarms, snapshots), and how many could not be sent."""
+    names = ("id", *source.columns)
+    converted = [(row[0], source.convert(dict(zip(names, row)))) for row in rows]
+    records = [(rowid, record) for rowid, record in converted if record is not None]
+    fields = TABLES[table].columns
+    chunk = Chunk(table, rows[0][0], rows[-1][0], [rowid for rowid, _ in records],
+                  {name: [record[name] for _, record in records] for name in fields})
+    return chunk, len(rows) - len(records)

@@ -17,6 +17,8 @@ backlog waiting. Reported:
 * ``alarm_p99_catchup_vs_idle``: panic press -> alert p99 on a 200-worker daemon (bench/support/panic_site.py's
   probes and background telemetry) while its agent drains the hour's backlog, / the same daemon once caught up.
 
+``SYNC_BENCH_PHASES`` (``sqlite,postgresql,catchup``) picks the phases to run, for a quicker look while working.
+
 Progress on stderr, ONE JSON object on the last stdout line; every process is stopped on the way out.
 """
 from __future__ import annotations
@@ -64,6 +66,7 @@ PROFILE = {"cpu_arch": "x86_64", "accelerator": "none", "memory_mb": 16384, "run
 TARGETS = {"bytes_per_reading_vs_json": 1 / 20, "alarms_durable_s": 5.0, "readings_per_s_sqlite": 200_000,
            "readings_per_s_postgresql": 200_000, "alarm_p99_catchup_vs_idle": None}
 DRAIN_TIMEOUT_S = float(os.environ.get("SYNC_BENCH_DRAIN_TIMEOUT_S", "300"))
+PHASES = set(os.environ.get("SYNC_BENCH_PHASES", "sqlite,postgresql,catchup").split(","))
 EVENT_TABLES = ("alarms", "transitions", "verdicts")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 ALARM_KINDS = [  # (kind, condition, priority, subject kind) as the engine raises them
@@ -396,6 +399,46 @@ def _met(name: str, value: float | None) -> bool | None:
     return value <= target if name in ("bytes_per_reading_vs_json", "alarms_durable_s") else value >= target
 
 
+def _sqlite_phase(backlog: Path, tmp: Path, counts: dict[str, Any], result: dict[str, Any],
+                  reasons: dict[str, str]) -> None:
+    sq = run_sync(backlog, f"sqlite:///{tmp / 'sqlite' / 'cloud.db'}", tmp / "sqlite", "sqlite", counts["readings"])
+    result["sqlite"] = sq
+    if sq["wire_bytes_per_reading"]:
+        result["bytes_per_reading_vs_json"] = sq["wire_bytes_per_reading"] / counts["json_bytes_per_reading"]
+    result["alarms_durable_s"] = sq["alarms_durable_s"]
+    result["readings_per_s_sqlite"] = sq["readings_per_s"]
+    if sq["error"]:
+        reasons["readings_per_s_sqlite"] = sq["error"]
+
+
+def _postgresql_phase(backlog: Path, tmp: Path, counts: dict[str, Any], result: dict[str, Any],
+                      reasons: dict[str, str]) -> None:
+    pg = Postgres(Path(tempfile.mkdtemp(prefix="siteguard-sync-bench-pg-")))  # its own: postgres must enter it
+    try:
+        url = pg.start()
+        say(f"postgresql: cluster on port {pg.port}")
+        p = run_sync(backlog, url, tmp / "postgresql", "postgresql", counts["readings"])
+        result["postgresql"] = p
+        result["readings_per_s_postgresql"] = p["readings_per_s"]
+        if p["error"]:
+            reasons["readings_per_s_postgresql"] = p["error"]
+    finally:
+        pg.stop()
+
+
+def _catchup_phase(backlog: Path, tmp: Path, counts: dict[str, Any], result: dict[str, Any],
+                   reasons: dict[str, str]) -> None:
+    a = alarm_catchup(backlog, tmp / "catchup")
+    result["alarm_path"] = a
+    result["alarm_p99_catchup_vs_idle"] = a.get("ratio")
+    if a.get("error") or a.get("ratio") is None:
+        reasons["alarm_p99_catchup_vs_idle"] = a.get("error") or "no p99 from one of the phases"
+
+
+PHASE_RUNS = {"sqlite": (_sqlite_phase, "sqlite"), "postgresql": (_postgresql_phase, "readings_per_s_postgresql"),
+              "catchup": (_catchup_phase, "alarm_p99_catchup_vs_idle")}  # phase -> (run, what a failure voids)
+
+
 def main() -> int:
     result: dict[str, Any] = {"bench": "sync", "workers": WORKERS, "minutes": MINUTES}
     reasons: dict[str, str] = {}
@@ -409,43 +452,15 @@ def main() -> int:
             f"{counts['verdicts']} verdicts in {time.perf_counter() - t:.1f} s "
             f"({backlog.stat().st_size / 2**20:.0f} MiB)")
         result["backlog"] = counts
-        try:
-            sq = run_sync(backlog, f"sqlite:///{tmp / 'sqlite' / 'cloud.db'}", tmp / "sqlite", "sqlite",
-                          counts["readings"])
-            result["sqlite"] = sq
-            if sq["wire_bytes_per_reading"]:
-                result["bytes_per_reading_vs_json"] = sq["wire_bytes_per_reading"] / counts["json_bytes_per_reading"]
-            result["alarms_durable_s"] = sq["alarms_durable_s"]
-            result["readings_per_s_sqlite"] = sq["readings_per_s"]
-            if sq["error"]:
-                reasons["readings_per_s_sqlite"] = sq["error"]
-        except Exception as exc:  # noqa: BLE001 - the bench always finishes, with the reason
-            reasons["sqlite"] = f"{type(exc).__name__}: {exc}"
-            say(traceback.format_exc())
-        pg = Postgres(Path(tempfile.mkdtemp(prefix="siteguard-sync-bench-pg-")))  # its own: postgres must enter it
-        try:
-            url = pg.start()
-            say(f"postgresql: cluster on port {pg.port}")
-            p = run_sync(backlog, url, tmp / "postgresql", "postgresql", counts["readings"])
-            result["postgresql"] = p
-            result["readings_per_s_postgresql"] = p["readings_per_s"]
-            if p["error"]:
-                reasons["readings_per_s_postgresql"] = p["error"]
-        except Exception as exc:  # noqa: BLE001
-            result["readings_per_s_postgresql"] = None
-            reasons["readings_per_s_postgresql"] = f"{type(exc).__name__}: {exc}"
-            say(traceback.format_exc())
-        finally:
-            pg.stop()
-        try:
-            a = alarm_catchup(backlog, tmp / "catchup")
-            result["alarm_path"] = a
-            result["alarm_p99_catchup_vs_idle"] = a.get("ratio")
-            if a.get("error") or a.get("ratio") is None:
-                reasons["alarm_p99_catchup_vs_idle"] = a.get("error") or "no p99 from one of the phases"
-        except Exception as exc:  # noqa: BLE001
-            reasons["alarm_p99_catchup_vs_idle"] = f"{type(exc).__name__}: {exc}"
-            say(traceback.format_exc())
+        for phase, (run, voids) in PHASE_RUNS.items():
+            if phase not in PHASES:
+                reasons[voids] = f"phase {phase} not run (SYNC_BENCH_PHASES)"
+                continue
+            try:
+                run(backlog, tmp, counts, result, reasons)
+            except Exception as exc:  # noqa: BLE001 - the bench always finishes, with the reason
+                reasons[voids] = f"{type(exc).__name__}: {exc}"
+                say(traceback.format_exc())
     except Exception as exc:  # noqa: BLE001
         reasons["bench"] = f"{type(exc).__name__}: {exc}"
         say(traceback.format_exc())

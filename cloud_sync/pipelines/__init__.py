@@ -1,0 +1,6 @@
+"""What the cloud trains: the pipeline kinds the job engine (:mod:`cloud_sync.training`) runs.
+
+Each module registers its kind when imported (the ``siteguard.training_kinds``
+entry points name them): ``risk`` trains the sensor risk model from the
+synced alarms, verdicts and readings (docs/trainer.md).
+"""

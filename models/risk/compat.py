@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -24,7 +23,7 @@ from .artifact_runtime import ArtifactLoadError, Format, Scorer, ScoringError, o
 from .cost import CostError, measure
 from .targets import TargetProfile
 
-ManifestIO = Union[Manifest, tuple[Sequence[TensorSpec], Sequence[TensorSpec]]]
+ManifestIO = Manifest | tuple[Sequence[TensorSpec], Sequence[TensorSpec]]
 """The manifest, or its ``(inputs, outputs)`` tensor specs."""
 MEMORY_ROWS, MEMORY_SECONDS = 200, 0.5
 """A short cost run is enough for the memory figure (it is reached at load and first calls)."""
@@ -98,7 +97,8 @@ def _memory_fits(artifact: Path, fmt: Format, n_features: int, profile: TargetPr
         reasons.append(f"memory not measured: {exc}")
         return False
     if cost.peak_memory_mb > profile.memory_budget_mb:
-        reasons.append(f"needs {cost.peak_memory_mb:.1f} MB, profile {profile.name} allows {profile.memory_budget_mb:.1f} MB")
+        reasons.append(f"needs {cost.peak_memory_mb:.1f} MB, "
+                       f"profile {profile.name} allows {profile.memory_budget_mb:.1f} MB")
         return False
     return True
 

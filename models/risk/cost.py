@@ -72,7 +72,8 @@ def measure(artifact: Path, fmt: str, n_features: int, rows: int = 2000, seconds
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds_budget + LOAD_ALLOWANCE_S)
     except subprocess.TimeoutExpired:  # subprocess.run has killed and reaped the child
-        raise CostError(f"{artifact.name}: measurement did not finish in {seconds_budget + LOAD_ALLOWANCE_S:.0f} s") from None
+        limit = seconds_budget + LOAD_ALLOWANCE_S
+        raise CostError(f"{artifact.name}: measurement did not finish in {limit:.0f} s") from None
     if done.returncode != 0:
         raise CostError(f"{artifact.name}: measurement failed (exit {done.returncode}): {done.stderr.strip()[-800:]}")
     return Cost(**json.loads(done.stdout.strip().splitlines()[-1]))

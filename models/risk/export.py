@@ -145,7 +145,7 @@ def _route_missing_values(graph: object, model: object) -> None:
             continue
         attrs = {a.name: a for a in node.attribute}
         tree_ids, node_ids = attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints
-        missing = [int(trees[t].missing_go_to_left[n]) for t, n in zip(tree_ids, node_ids)]
+        missing = [int(trees[t].missing_go_to_left[n]) for t, n in zip(tree_ids, node_ids, strict=True)]
         kept = [a for a in node.attribute if a.name != "nodes_missing_value_tracks_true"]
         del node.attribute[:]
         node.attribute.extend(kept + [helper.make_attribute("nodes_missing_value_tracks_true", missing)])

@@ -120,7 +120,8 @@ def _convert_iterative(scope: object, operator: object, container: object) -> No
         pred = g.node("Max", [pred, g.const("low", np.asarray([max(low[f], np.finfo(f32).min)], f32))])
         pred = g.node("Min", [pred, g.const("high", np.asarray([min(high[f], np.finfo(f32).max)], f32))])
         column = g.const("column", np.asarray([f], np.int64))
-        new = g.node("Where", [g.node("Gather", [missing, column], axis=1), pred, g.node("Gather", [filled, column], axis=1)])
+        was_missing = g.node("Gather", [missing, column], axis=1)
+        new = g.node("Where", [was_missing, pred, g.node("Gather", [filled, column], axis=1)])
         onehot = np.zeros((1, width), f32)
         onehot[0, f] = 1.0
         others = g.node("Mul", [filled, g.const("others", 1.0 - onehot)])  # exact: x * 1 and x * 0

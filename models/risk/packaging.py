@@ -13,14 +13,25 @@ what leaves here verifies.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 
-from models.package import Artifact, Manifest, ModelPackage, TensorSpec, load_package, sha256_file, sign_package, write_manifest
+from models.package import (
+    MANIFEST,
+    SIGNATURE,
+    Artifact,
+    Manifest,
+    ModelPackage,
+    TensorSpec,
+    load_package,
+    sha256_file,
+    sign_package,
+    write_manifest,
+)
 from models.signing import PUBLIC_KEY_FILE, key_id, public_key, write_public_key
 
 from .artifact_runtime import open_artifact
@@ -31,6 +42,8 @@ from .targets import TargetProfile
 ARTIFACT_FILES = {"onnx": "risk.onnx", "tflite": "risk.tflite"}
 LABELS = ("negative", "positive")
 """Class 0 and class 1; ``probability`` is the positive class's."""
+MEASURED_PREFIXES = ("float.", "onnx.", "tflite.", "holdout.")
+"""Metric names :func:`holdout_metrics` writes; the caller's metrics may not use them."""
 AGREEMENT_TOLERANCE = 1e-4
 MAX_DISAGREEING = 0.001
 
@@ -51,9 +64,25 @@ def package_risk_model(
     pipeline without one, :class:`PackagingError` for bad input or an
     artifact that disagrees with the pipeline.
     """
-    _check_input(n_features, feature_names, out_dir, profiles, holdout)
+    _check_input(n_features, feature_names, out_dir, profiles, holdout, metrics)
     out = Path(out_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write(pipeline, n_features, tuple(feature_names), out, name=name, version=version,
+                      parent_version=parent_version, run_id=run_id, metrics=metrics, signing_key=signing_key,
+                      profiles=profiles, holdout=holdout)
+    except BaseException:
+        for leftover in [*ARTIFACT_FILES.values(), MANIFEST, SIGNATURE, PUBLIC_KEY_FILE]:
+            (out / leftover).unlink(missing_ok=True)
+        if created:
+            out.rmdir()
+        raise
+
+
+def _write(pipeline: Pipeline, n_features: int, feature_names: tuple[str, ...], out: Path, *, name: str,
+           version: str, parent_version: str | None, run_id: str, metrics: Mapping[str, float], signing_key: bytes,
+           profiles: Sequence[TargetProfile], holdout: tuple[np.ndarray, np.ndarray]) -> ModelPackage:
     files = {"onnx": export_onnx(pipeline, n_features, out / ARTIFACT_FILES["onnx"])}
     try:
         files["tflite"] = export_tflite(pipeline, n_features, out / ARTIFACT_FILES["tflite"])
@@ -61,17 +90,13 @@ def package_risk_model(
         wanting = [p.name for p in profiles if p.runtime == "tflite"]
         if wanting:
             raise ExportError(f"profiles {', '.join(wanting)} run TFLite, which this pipeline cannot be: {exc}") from None
-    measured = holdout_metrics(pipeline, files, holdout)
-    clash = sorted(set(metrics) & set(measured))
-    if clash:
-        raise PackagingError(f"metrics {clash} are measured here on the holdout; pass them under other names")
     manifest = Manifest(
         name=name, version=version, parent_version=parent_version, task="risk", labels=LABELS,
-        features=tuple(feature_names),
+        features=feature_names,
         inputs=(TensorSpec(name=INPUT_NAME, shape=(-1, n_features), dtype="float32"),),
         outputs=(TensorSpec(name=OUTPUT_NAME, shape=(-1,), dtype="float32"),),
-        metrics=dict(sorted({**metrics, **measured}.items())), training_run_id=run_id,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        metrics=dict(sorted({**metrics, **holdout_metrics(pipeline, files, holdout)}.items())),
+        training_run_id=run_id, created=datetime.now(UTC).isoformat(timespec="seconds"),
         artifacts=tuple(
             Artifact(path=path.name, format=fmt, precision="fp32", target=_targets(fmt, profiles), sha256=sha256_file(path))
             for fmt, path in files.items()
@@ -84,7 +109,9 @@ def package_risk_model(
     return load_package(out, trusted_keys={key_id(public): public})
 
 
-def holdout_metrics(pipeline: Pipeline, files: Mapping[str, Path], holdout: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
+def holdout_metrics(
+    pipeline: Pipeline, files: Mapping[str, Path], holdout: tuple[np.ndarray, np.ndarray],
+) -> dict[str, float]:
     """AP and ROC AUC of the float pipeline and of each artifact in its runtime, and their agreement.
 
     Keys: ``float.ap``, ``float.auc``, ``<format>.ap``, ``<format>.auc``,
@@ -112,7 +139,10 @@ def _targets(fmt: str, profiles: Sequence[TargetProfile]) -> str:
 
 
 def _check_input(n_features: int, feature_names: Sequence[str], out_dir: Path, profiles: Sequence[TargetProfile],
-                 holdout: tuple[np.ndarray, np.ndarray]) -> None:
+                 holdout: tuple[np.ndarray, np.ndarray], metrics: Mapping[str, float]) -> None:
+    clash = sorted(k for k in metrics if k.startswith(MEASURED_PREFIXES))
+    if clash:
+        raise PackagingError(f"metrics {clash} are measured here on the holdout; pass them under other names")
     names = list(feature_names)
     if len(names) != n_features or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
         raise PackagingError(f"feature_names must be {n_features} distinct non-empty names, got {len(names)}")

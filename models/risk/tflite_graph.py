@@ -108,7 +108,7 @@ _ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
 
 
 def _mlp(name: str, m: MLPClassifier) -> Step:
-    layers = [(_const(w), _const(b)) for w, b in zip(m.coefs_, m.intercepts_)]
+    layers = [(_const(w), _const(b)) for w, b in zip(m.coefs_, m.intercepts_, strict=True)]
     hidden = _ACTIVATIONS[m.activation]
 
     def step(x: tf.Tensor) -> tf.Tensor:

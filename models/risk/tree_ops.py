@@ -57,10 +57,11 @@ class TreeTensors:
         return self.paths.shape  # type: ignore[return-value]
 
 
-def pack_trees(trees: Sequence[object], leaf_values: Sequence[np.ndarray]) -> TreeTensors:
+def pack_trees(trees: Sequence[object], leaf_values: Sequence[np.ndarray],
+               max_elements: int = MAX_PATH_ELEMENTS) -> TreeTensors:
     """Stack fitted sklearn ``tree_`` objects with one value per node each (``leaf_values[t][node]``).
 
-    Raises :class:`TreeTooLarge` before allocating anything oversized.
+    Raises :class:`TreeTooLarge` before allocating more than ``max_elements`` path entries.
     """
     if not trees or len(trees) != len(leaf_values):
         raise ValueError("pack_trees needs one value array per tree and at least one tree")
@@ -69,10 +70,10 @@ def pack_trees(trees: Sequence[object], leaf_values: Sequence[np.ndarray]) -> Tr
     n_trees = len(trees)
     n_internal = max(1, max(len(i) for i in internal))
     n_leaves = max(len(le) for le in leaves)
-    if n_trees * n_internal * n_leaves > MAX_PATH_ELEMENTS:
+    if n_trees * n_internal * n_leaves > max_elements:
         raise TreeTooLarge(
             f"{n_trees} trees x {n_internal} internal nodes x {n_leaves} leaves exceeds the GEMM bound of "
-            f"{MAX_PATH_ELEMENTS:,} path elements; limit max_depth or max_leaf_nodes"
+            f"{max_elements:,} path elements; limit max_depth or max_leaf_nodes"
         )
     packed = TreeTensors(
         features=np.zeros((n_trees, n_internal), np.int32),
@@ -82,7 +83,7 @@ def pack_trees(trees: Sequence[object], leaf_values: Sequence[np.ndarray]) -> Tr
         left_turns=np.full((n_trees, n_leaves), _UNREACHABLE, np.float32),
         leaf_values=np.zeros((n_trees, n_leaves), np.float32),
     )
-    for t, (tree, nodes, ends, values) in enumerate(zip(trees, internal, leaves, leaf_values)):
+    for t, (tree, nodes, ends, values) in enumerate(zip(trees, internal, leaves, leaf_values, strict=True)):
         _fill(packed, t, tree, nodes, ends, np.asarray(values, np.float64))
     return packed
 

@@ -10,7 +10,9 @@ from sklearn.pipeline import Pipeline
 N_FEATURES = 6
 
 
-def dataset(rows: int = 240, seed: int = 0, missing: float = 0.0, *, raw_scales: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def dataset(
+    rows: int = 240, seed: int = 0, missing: float = 0.0, *, raw_scales: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """float32 rows with a non-linear label (so trees and MLPs have something to learn), optional NaN share.
 
     ``raw_scales``: columns with different offsets and spreads, as raw sensor features have (what the

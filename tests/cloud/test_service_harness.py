@@ -141,6 +141,7 @@ class Cloud:
     http: aiohttp.ClientSession
     engine: Engine
     token: str
+    data_dir: Path  # the service's: its model store, exports and job files
 
     def admin(self) -> AdminClient:
         """A client with the admin token."""
@@ -169,6 +170,6 @@ async def cloud(cloud_url: str, tmp_path: Path) -> AsyncIterator[Cloud]:
         token = ApiTokens(engine).create("tests", Role.ADMIN, created_by="tests").token
         try:
             async with http_session(url) as http:
-                yield Cloud(url, http, engine, token)
+                yield Cloud(url, http, engine, token, settings.data_dir)
         finally:
             engine.dispose()

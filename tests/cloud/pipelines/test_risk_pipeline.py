@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -53,8 +52,8 @@ async def wait_done(queue: JobQueue, job_id: int) -> object:
 
 
 async def test_verdicts_train_a_gated_signed_candidate_and_a_worse_drill_is_stopped(
-        cloud: Cloud, signing_key: bytes, tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"  # the service's data dir: packages land in its model store
+        cloud: Cloud, signing_key: bytes) -> None:
+    data_dir = cloud.data_dir  # packages land in the service's model store
     site = generate_site("site-a", seed=3, workers=10, hours=8.0)
     await upload(cloud, site)
     labelled = len({v["alarm_id"] for v in site.verdicts})

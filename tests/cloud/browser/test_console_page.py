@@ -9,6 +9,8 @@
   with a CSV export downloaded through the page;
 * labelling hard examples: accepting the model's boxes, correcting them with the mouse (drawing a new
   box, relabelling it, moving and resizing the model's), deleting a frame from training;
+* training and models: a pipeline run started from the page, its progress bar, state, timings, metrics
+  and log; registered versions with lineage, an alias moved from the page;
 * a viewer: no control that changes anything;
 * the layout of every view at desktop (1280×800) and tablet (820×1180) sizes, with screenshots, checked
   for overlapping, clipped or off-screen parts and small touch targets.
@@ -30,11 +32,16 @@ pytest.importorskip("playwright.async_api", reason="the playwright package is no
 
 from playwright.async_api import Page, expect
 
+import tests.cloud.training.kinds
 from cloud_sync.contract.signing import DeviceCredential
+from cloud_sync.model_registry import ModelRegistry
 from cloud_sync.registry.accounts import AdminAccounts
 from cloud_sync.registry.roles import Role
+from cloud_sync.training import JobQueue, embedded_worker, make_huey
 from tests.browser import Console, attach_console
 from tests.browser_layout import LAYOUT, layout_problems
+from tests.cloud.model_registry.packages import CAMERA, Signer, camera_package
+from tests.cloud.training.conftest import FAST
 from tests.cloud.test_service_harness import (  # noqa: F401
     ADMIN, Cloud, DeviceClient, cloud, readings_batch, snapshots_batch,
 )
@@ -289,6 +296,45 @@ async def test_labelling_hard_examples(cloud: Cloud, browser: Any) -> None:
     no_errors(console)
 
 
+async def test_training_jobs_and_models(cloud: Cloud, browser: Any, tmp_path: Path) -> None:
+    tests.cloud.training.kinds.add_readings(cloud.engine, 400)
+    put = await cloud.admin().call("PUT", "/training/pipelines/hr", {"kind": tests.cloud.training.kinds.KIND,
+                                                                    "options": {"step_s": 1.5}})
+    assert put.status == 200, put
+    signer = Signer.new()
+    registry = ModelRegistry(cloud.engine, cloud.data_dir / "models")
+    for version, parent in (("1.0.0", None), ("1.1.0", "1.0.0")):
+        root = camera_package(tmp_path / "packages", signer, version, parent=parent)
+        await asyncio.to_thread(registry.register, root, signer.trusted, "tests")
+    registry.set_alias(CAMERA, "champion", "1.0.0", by="tests")
+    queue = JobQueue(make_huey(None, cloud.data_dir), cloud.engine, cloud.data_dir, FAST)
+    page, console = await open_console(browser, cloud.url)
+    try:
+        with embedded_worker(queue, workers=1):
+            await sign_in(page, ADMIN.name, ADMIN.password)
+            await page.click("#nav a[data-view='training']")
+            await page.click('#pipeline-rows tr[data-pipeline="hr"] .run-now')
+            await expect(page).to_have_url(re.compile(r"#/training/\d+$"))
+            row = page.locator("#job-rows tr.job-row").first
+            await expect(row.locator(".job-state")).to_have_text(re.compile("Queued|Preprocessing|Training"))
+            await expect(row.locator(".job-state")).to_have_text("Done", timeout=30_000)
+            await expect(row.locator("progress")).to_have_attribute("value", "100")
+            await expect(page.locator("#job-timings")).to_contain_text("training")
+            await expect(page.locator("#job-metrics")).to_contain_text('"accuracy"')
+            await expect(page.locator("#job-log")).to_contain_text("fitted on")
+    finally:
+        queue.close()
+    await page.click("#nav a[data-view='models']")
+    await page.click(f'#model-rows tr[data-model="{CAMERA}"] a')
+    await expect(page.locator("#version-rows tr")).to_have_count(2)
+    await page.click('#version-rows tr[data-version="1.1.0"] a')
+    await expect(page.locator("#lineage li")).to_have_count(2)
+    await page.click('#version-rows tr[data-version="1.1.0"] .set-alias[data-alias="champion"]')
+    await expect(page.locator("#alias-history li").first).to_contain_text("champion → 1.1.0 (was 1.0.0) by ada")
+    assert registry.alias(CAMERA, "champion").version == "1.1.0"
+    no_errors(console)
+
+
 async def test_a_viewer_changes_nothing(cloud: Cloud, browser: Any) -> None:
     await asyncio.to_thread(AdminAccounts(cloud.engine).add, VIEWER[0], Role.VIEWER, VIEWER[1])
     await cloud.register("edge-1")
@@ -325,7 +371,7 @@ async def test_layout_at_desktop_and_tablet_sizes(cloud: Cloud, browser: Any, sc
     await expect(page.locator("#data-rows tr")).to_have_count(100)
     assert (await device.batch(snapshots_batch("edge-5", 100, 4, size=(640, 480)))).status == 200
     views = {"devices": "#/devices", "device": "#/devices/edge-1", "definitions": "#/definitions", "data": "#/data",
-             "labels": "#/labels"}
+             "labels": "#/labels", "training": "#/training", "models": "#/models"}
     for size, viewport in (("desktop", DESKTOP), ("tablet", TABLET)):
         await page.set_viewport_size(viewport)
         for view, fragment in views.items():
@@ -336,5 +382,5 @@ async def test_layout_at_desktop_and_tablet_sizes(cloud: Cloud, browser: Any, sc
             await page.screenshot(path=str(screenshots / f"console-{view}-{size}.png"), full_page=True)
             assert layout["blocks"], (view, size, layout)
             assert layout_problems(layout) == {}, (view, size, layout)
-    assert len(list(screenshots.glob("console-*.png"))) == 10
+    assert len(list(screenshots.glob("console-*.png"))) == 14
     no_errors(console)

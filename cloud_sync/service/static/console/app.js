@@ -6,15 +6,18 @@ import { showDevice, stopDevice } from "./device.js";
 import { showDefinitions } from "./definitions.js";
 import { showData } from "./data.js";
 import { showLabels } from "./labels.js";
+import { showModels } from "./models.js";
+import { showTraining, stopTraining } from "./training.js";
 import { $, banner, setRole } from "./page.js";
 
-const VIEWS = ["devices", "device", "definitions", "data", "labels"];
+const VIEWS = ["devices", "device", "definitions", "data", "labels", "training", "models"];
 let signedIn = false;
 
 function showSignIn(message) {
   signedIn = false;
   stopDevices();
   stopDevice();
+  stopTraining();
   for (const v of VIEWS) $(`view-${v}`).hidden = true;
   $("nav").hidden = true;
   $("who").hidden = true;
@@ -69,7 +72,8 @@ async function signOut() {
   showSignIn();
 }
 
-/** Shows the view the #fragment names: #/devices, #/devices/<id>, #/definitions[/<type>], #/data, #/labels. */
+/** Shows the view the #fragment names: #/devices, #/devices/<id>, #/definitions[/<type>], #/data, #/labels,
+ * #/training[/<job>], #/models[/<name>[/<version>]]. */
 async function route() {
   if (!signedIn) return;
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
@@ -85,11 +89,14 @@ async function route() {
   banner(null);
   if (view !== "devices") stopDevices();
   if (view !== "device") stopDevice();
+  if (view !== "training") stopTraining();
   try {
     if (view === "devices") await showDevices();
     else if (view === "device") await showDevice(parts[1]);
     else if (view === "definitions") await showDefinitions(parts[1] || "*");
     else if (view === "labels") await showLabels();
+    else if (view === "training") await showTraining(parts[1] ? Number(parts[1]) : null);
+    else if (view === "models") await showModels(parts[1] || null, parts[2] || null);
     else await showData();
   } catch (err) {
     if (err.status !== 401) banner(err instanceof ApiError ? err.text : String(err));

@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 COUNT_EVERY_S = 1.0  # the backlog is counted at most this often ...
 COUNT_COST_FACTOR = 10.0  # ... and at most every this many times what one count took
 
-Context = Callable[[], dict[str, Any]]  # what the daemon adds to heartbeats: {"models": ..., "alarms": ...}
+Context = Callable[[], dict[str, Any]]  # what the daemon adds to heartbeats: {"models", "alarms", "roster"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +368,7 @@ class SyncAgent:
             "quarantined": state.quarantined,
             "disk": {"used_bytes": disk.used_bytes if disk else 0, "budget_bytes": disk.budget_bytes if disk else 0},
             "models": context.get("models", {}), "alarms": context.get("alarms", {"open": 0, "by_priority": {}}),
-            "software": __version__,
+            "roster": context.get("roster", {}), "software": __version__,
         }
 
     async def _count(self) -> None:

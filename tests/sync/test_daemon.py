@@ -43,6 +43,7 @@ async def test_an_agent_crash_never_touches_alarms_and_readiness_does_not_gate_o
         assert report["sync"]["enabled"] and report["sync"]["restarts"] == 1
         assert "sync" not in report["checks"]
         assert cloud.heartbeats[-1]["alarms"]["open"] >= 1 and cloud.heartbeats[-1]["software"]
+        assert cloud.heartbeats[-1]["roster"] == daemon.config.roster() and daemon.config.roster()["w03"]
     finally:
         await daemon.stop()
         await site.stop()

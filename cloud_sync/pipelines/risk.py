@@ -38,7 +38,7 @@ from cloud_sync.training.context import RunContext
 from cloud_sync.training.errors import StepRefused
 from cloud_sync.training.kinds import register_kind
 from models.package import load_package
-from models.risk.candidates import cross_validate_candidates
+from models.risk.candidates import RECALL_FLOOR, cross_validate_candidates
 from models.risk.compat import check_artifact
 from models.risk.cost import for_profile, measure
 from models.risk.examples import Examples, alarm_examples, risk_examples
@@ -73,6 +73,8 @@ class RiskOptions(BaseModel):
                                      "that may carry schema-skew flags before the run stops")
     min_examples: int = Field(40, ge=10)
     negatives_per_positive: int = Field(2, ge=1, le=20, description="risk_rising: alarm-free windows per positive")
+    recall_floor: float = Field(RECALL_FLOOR, gt=0.5, le=1.0, description="the least recall on confirmed alarms "
+                                "a candidate must reach (cross-validated, then on the held-out split)")
     gate_min_segment: int = Field(30, ge=1)
     gate_tolerance: float = Field(0.02, ge=0, le=0.5)
     seed: int = 0
@@ -101,7 +103,9 @@ def preprocessing(ctx: RunContext) -> None:
         ctx.log("drill: the training labels are shuffled", "warning")
     ctx.scratch.update(train=train, holdout=holdout)
     ctx.reference = {name: train.X[:, i] for i, name in enumerate(FEATURES)}
+    sites, counts = np.unique(examples.site.astype(str), return_counts=True)
     ctx.metrics.update(examples=len(examples), train=len(train), holdout=len(holdout),
+                       examples_by_site={str(s): int(n) for s, n in zip(sites, counts)},
                        confirmed=int((y == 1).sum()), false_alarms=int((y == 0).sum()),
                        dropped=dict(examples.dropped))
     ctx.log(f"data snapshot {rows.snapshot_id}: {len(train)} training and {len(holdout)} held-out examples")
@@ -113,7 +117,8 @@ def training(ctx: RunContext) -> None:
     profiles = _profiles(ctx.engine, options)
     ctx.progress(0.0, f"cross-validating {len(options.algorithms)} candidates")
     scores = cross_validate_candidates(train, options.preprocessing, options.algorithms, options.folds, options.seed,
-                                       lambda f: ctx.progress(0.6 * f, "cross-validating candidates"))
+                                       lambda f: ctx.progress(0.6 * f, "cross-validating candidates"),
+                                       recall_floor=options.recall_floor)
     costs: dict[str, dict[str, MeasuredCost]] = {p.name: {} for p in profiles}
     fitted = {}
     for i, algorithm in enumerate(options.algorithms):
@@ -147,7 +152,7 @@ def evaluating(ctx: RunContext) -> None:
     result = validate_candidate(
         lambda X: pipeline.predict_proba(X)[:, 1], champion[1] if champion else None, holdout,
         options.gate_min_segment, options.gate_tolerance, candidate_threshold=ctx.scratch["threshold"],
-        champion_threshold=champion[2] if champion else None)
+        champion_threshold=champion[2] if champion else None, recall_floor=options.recall_floor)
     ctx.metrics["gate"] = {"passed": result.passed, "reasons": list(result.reasons), "overall": result.overall,
                            "champion": champion[0] if champion else None}
     if champion:

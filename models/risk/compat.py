@@ -19,6 +19,7 @@ import numpy as np
 
 from models.package import Manifest, TensorSpec
 
+from .agreement import disagreement
 from .artifact_runtime import ArtifactLoadError, Format, Scorer, ScoringError, open_artifact
 from .cost import CostError, measure
 from .targets import TargetProfile
@@ -67,10 +68,10 @@ def check_artifact(
                             (*reasons, f"does not load: {exc}"))
     shapes_match = _match_specs(scorer, inputs, outputs, reasons)
     memory_fits = _memory_fits(Path(artifact), fmt, sample.shape[1], profile, reasons)
-    diff = _max_abs_diff(scorer, reference, sample, reasons)
-    agree = bool(diff <= tolerance)
-    if not agree and np.isfinite(diff):
-        reasons.append(f"scores differ from the reference by up to {diff:.3g} (tolerance {tolerance:g})")
+    diff, problem = _agreement(scorer, reference, sample, tolerance, reasons)
+    agree = problem is None and np.isfinite(diff)
+    if problem is not None:
+        reasons.append(f"against the reference: {problem}")
     qps, p99 = _load_test(scorer, Path(artifact), fmt, sample, clients, seconds, reasons)
     passed = not reasons
     return CompatReport(True, shapes_match, memory_fits, diff, agree, qps / profile.cost_scale,
@@ -103,18 +104,19 @@ def _memory_fits(artifact: Path, fmt: Format, n_features: int, profile: TargetPr
     return True
 
 
-def _max_abs_diff(scorer: Scorer, reference: Callable[[np.ndarray], np.ndarray], sample: np.ndarray,
-                  reasons: list[str]) -> float:
+def _agreement(scorer: Scorer, reference: Callable[[np.ndarray], np.ndarray], sample: np.ndarray, tolerance: float,
+               reasons: list[str]) -> tuple[float, str | None]:
+    """(largest difference, why the scores disagree or None) on ``sample``."""
     try:
         got = np.asarray(scorer(sample), np.float64)
     except ScoringError as exc:
         reasons.append(f"scoring the sample failed: {exc}")
-        return float("nan")
+        return float("nan"), None
     want = np.asarray(reference(sample), np.float64)
     if got.shape != want.shape:
         reasons.append(f"scores have shape {list(got.shape)}, the reference {list(want.shape)}")
-        return float("nan")
-    return float(np.max(np.abs(got - want)))
+        return float("nan"), None
+    return float(np.max(np.abs(got - want))), disagreement(got, want, tolerance)
 
 
 def _load_test(scorer: Scorer, artifact: Path, fmt: Format, sample: np.ndarray, clients: int, seconds: float,

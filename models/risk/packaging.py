@@ -3,10 +3,9 @@
 The accuracy a package claims is the accuracy of the files it ships: every
 artifact is run on the holdout in its own runtime and its average precision
 and ROC AUC go into the manifest next to the float model's, and the
-signature covers them. An artifact that disagrees with the float model (more
-than :data:`MAX_DISAGREEING` of the rows off by over
-:data:`AGREEMENT_TOLERANCE`; a few rows may sit on a tree threshold that
-float32 preprocessing rounds across) fails the packaging. The package is
+signature covers them. An artifact that disagrees with the float model
+(:func:`.agreement.disagreement`: a few rows may sit on a tree threshold
+that float32 preprocessing rounds across, no more) fails the packaging. The package is
 read back with :func:`models.package.load_package` before it is returned, so
 what leaves here verifies.
 """
@@ -34,6 +33,7 @@ from models.package import (
 )
 from models.signing import PUBLIC_KEY_FILE, key_id, public_key, write_public_key
 
+from .agreement import disagreement
 from .artifact_runtime import open_artifact
 from .export import export_onnx, export_tflite
 from .export_spec import INPUT_NAME, OUTPUT_NAME, ExportError
@@ -44,8 +44,6 @@ LABELS = ("negative", "positive")
 """Class 0 and class 1; ``probability`` is the positive class's."""
 MEASURED_PREFIXES = ("float.", "onnx.", "tflite.", "holdout.")
 """Metric names :func:`holdout_metrics` writes; the caller's metrics may not use them."""
-AGREEMENT_TOLERANCE = 1e-4
-MAX_DISAGREEING = 0.001
 
 
 class PackagingError(ValueError):
@@ -124,9 +122,8 @@ def holdout_metrics(
     for fmt, path in files.items():
         scores = open_artifact(path, fmt)(x)  # type: ignore[arg-type]
         off = np.abs(scores.astype(np.float64) - reference)
-        if np.mean(off > AGREEMENT_TOLERANCE) > MAX_DISAGREEING:
-            raise PackagingError(f"{path.name}: {int(np.sum(off > AGREEMENT_TOLERANCE))} of {len(off)} holdout scores "
-                                 f"differ from the pipeline's by over {AGREEMENT_TOLERANCE:g} (max {off.max():.3g})")
+        if problem := disagreement(scores, reference):
+            raise PackagingError(f"{path.name} on the holdout against the pipeline: {problem}")
         out |= {f"{fmt}.ap": float(average_precision_score(y, scores)), f"{fmt}.auc": float(roc_auc_score(y, scores)),
                 f"{fmt}.max_abs_diff": float(off.max())}
     return out

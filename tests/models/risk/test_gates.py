@@ -9,7 +9,7 @@ from sklearn.pipeline import Pipeline
 
 from models.risk.candidates import choose_threshold, cross_validate_candidates
 from models.risk.examples import Examples
-from models.risk.gates import ScoresFn, validate_candidate
+from models.risk.gates import ScoresFn, validate_candidate, wilson_upper
 from models.risk.pipeline import PipelineOptions, fit_pipeline
 
 
@@ -92,8 +92,15 @@ def test_without_a_champion_the_recall_floor_still_holds(holdout: Examples) -> N
     assert not result.passed
     positives = int(holdout.y.sum())
     assert result.reasons == [
-        f"overall: recall on confirmed alarms 0.000 is under the floor 0.95 (0/{positives} caught)"]
+        f"overall: recall on confirmed alarms 0.000 is under the floor 0.95 (0/{positives} caught; "
+        f"at most {wilson_upper(0, positives):.3f} at 90 % confidence)"]
     assert "champion" not in result.overall
+
+
+def test_the_floor_refuses_what_is_clearly_under_it_not_one_miss_of_a_dozen() -> None:
+    assert wilson_upper(12, 13) > 0.95 > wilson_upper(11, 13)  # one miss of 13 is a true 0.95 by chance
+    assert wilson_upper(95, 100) > 0.95 > wilson_upper(90, 100)
+    assert wilson_upper(0, 0) == 1.0
 
 
 def test_small_segments_are_reported_but_not_counted(holdout: Examples) -> None:

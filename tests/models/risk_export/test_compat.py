@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from models.package import TensorSpec
+from models.risk.agreement import disagreement
 from models.risk.compat import check_artifact
 from models.risk.targets import PROFILES
 
@@ -57,7 +58,18 @@ def test_disagreeing_scores_and_a_wrong_runtime_fail(exported: Exported) -> None
                             dataset(rows=16, seed=14)[0], clients=1, seconds=0.2)
     assert not report.passed and not report.outputs_agree and report.max_abs_diff > 1e-4
     assert any("profile pi4 runs tflite, the artifact is onnx" in r for r in report.reasons)
-    assert any("differ from the reference" in r for r in report.reasons)
+    assert any(r.startswith("against the reference: scores differ by up to") for r in report.reasons)
+
+
+def test_one_row_across_a_tree_threshold_is_rounding_more_is_a_wrong_export() -> None:
+    reference = np.linspace(0.0, 1.0, 200)
+    rounded = reference.copy()
+    rounded[7] += 0.004  # one tree of a forest took the other branch for one row
+    assert disagreement(rounded, reference) is None
+    rounded[8:11] += 0.004
+    assert "4 of 200 scores differ by over 0.0001" in (disagreement(rounded, reference) or "")
+    assert "more than a tree threshold" in (disagreement(reference + 0.05, reference) or "")
+    assert "not finite" in (disagreement(np.full(3, np.nan), np.zeros(3)) or "")
 
 
 def test_an_artifact_that_does_not_load_fails(tmp_path: Path, exported: Exported) -> None:

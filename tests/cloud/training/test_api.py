@@ -34,7 +34,7 @@ async def test_pipelines_runs_jobs_and_logs(cloud: Cloud, tmp_path: Path) -> Non
     admin = cloud.admin()
     put = await admin.call("PUT", "/training/pipelines/hr", PIPELINE)
     assert put.status == 200, put
-    assert put.body["options"] == {"c": 0.5, "step_s": 0.0, "marker": None, "hold": None}
+    assert put.body["options"] == {"c": 0.5, "step_s": 0.0, "marker": None, "hold": None, "min_accuracy": 0.0}
     assert put.body["triggers"][1] == {"type": "labels", "min_new": 100}
     bad = await admin.call("PUT", "/training/pipelines/hr", {**PIPELINE, "triggers": [{"type": "schedule",
                                                                                         "cron": "daily"}]})

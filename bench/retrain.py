@@ -376,6 +376,7 @@ def risk_default(train: Examples, work: Path) -> dict[str, Any]:
                          data_dir=work, work_dir=work / "default-risk", sink=PrintedSink())
         ctx.scratch["train"] = train
         training(ctx)
+        ctx.flush()  # its last log lines (the recommendation per profile)
     finally:
         engine.dispose()
     pipeline, threshold = ctx.scratch["pipeline"], float(ctx.scratch["threshold"])

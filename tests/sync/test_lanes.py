@@ -41,7 +41,9 @@ async def test_the_bulk_cap_holds_and_events_pass_it(store: Store, cloud: CloudD
     span = bulk[-1].ts - start
     rate = (sum(sizes[:-1]) - CAP) / span  # what went after the first second's burst, per second
     assert span > 1.5 and 0.85 * CAP <= rate <= 1.1 * CAP, (rate, span)
-    assert alarm_delay < 0.5  # events never wait for the bulk lane's cap
+    # events never wait for the bulk lane's cap: the alarm is stored while most of the capped bulk is still to go
+    # (a bound on order, not a latency target: those are bench/sync.py's)
+    assert alarm_delay < span / 3, (alarm_delay, span)
 
 
 def test_a_window_past_midnight() -> None:

@@ -61,8 +61,8 @@ async def test_verdicts_train_a_gated_signed_candidate_and_a_worse_drill_is_stop
     try:
         queue.pipelines.put("risk", PipelineIn.model_validate({
             "kind": "risk", "options": OPTIONS, "triggers": [{"type": "labels", "min_new": labelled}, {"type": "manual"}]}))
+        fired = await asyncio.to_thread(queue.check_triggers)  # before a worker's own periodic check can
         with embedded_worker(queue, workers=1):
-            fired = await asyncio.to_thread(queue.check_triggers)
             assert [j.trigger for j in fired] == ["labels"] and str(len(site.verdicts)) in fired[0].reason
             job = await wait_done(queue, fired[0].id)
             assert job.state is State.DONE, (job.error, [line.line for line in queue.jobs.logs(job.id)][-5:])

@@ -199,4 +199,5 @@ def test_alarm_commits_stay_fast_while_evicting(make_store: StoreFactory, db_pat
                 timeout=5))
     assert store.flush()
     assert store.stats.evicted.get("readings", 0) > 20_000  # it really was evicting
-    assert statistics.median(latencies) < 0.05, latencies  # typically a few ms; room for a busy CI machine
+    # an order-of-magnitude bound (a blocking eviction costs seconds); the latency itself is bench/evicting.py's
+    assert statistics.median(latencies) < 0.2, latencies

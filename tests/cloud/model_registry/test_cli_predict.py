@@ -22,6 +22,7 @@ from cloud_sync.service.launch import CloudProcess
 from edge_runtime.cli import main
 from tests.cloud.model_registry.packages import CAMERA, Signer, camera_package, site_jpeg, tar_bytes
 from tests.cloud.test_service_harness import Cloud, cloud  # noqa: F401
+from tests.processes import stop_process
 
 
 async def test_cli_predict_through_the_service(cloud: Cloud, signer: Signer, packages: Path, tmp_path: Path,
@@ -76,11 +77,6 @@ def test_serve_trusts_the_keys_file_it_is_given(cloud_url: str, tmp_path: Path, 
             except urllib.error.HTTPError as exc:
                 assert exc.code == status, exc.read()
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
         assert process.stdout is not None
         process.stdout.close()

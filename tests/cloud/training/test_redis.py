@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from cloud_sync.training import JobQueue, State, embedded_worker, make_huey
 from huey import RedisHuey
+from tests.processes import stop_process
 
 from . import kinds
 from .conftest import FAST, pipeline, wait_for
@@ -51,12 +52,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.05)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
 
 
 def test_a_job_through_redis(redis_url: str, cloud_engine: Engine, tmp_path: Path) -> None:

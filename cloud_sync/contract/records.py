@@ -55,6 +55,10 @@ class AlarmRecord(Record):
     shelved_until: Optional[float] = None
     shelve_reason: Optional[str] = None
     flood_group: Optional[str] = None
+    model: Optional[dict[str, Any]] = Field(
+        None, description="name, version and sha256 of the model whose detections raised it (camera alarms)")
+    risk_score: Optional[float] = Field(None, ge=0, le=1, description="the risk model's score when it was raised")
+    risk_model: Optional[dict[str, Any]] = Field(None, description="name, version and sha256 of that risk model")
 
 
 class TransitionRecord(Record):

@@ -120,7 +120,8 @@ class ConditionHandler:
             kind=update.kind, priority=max(priority, alarm.priority), message=update.message,
             value=update.value, threshold=update.threshold, zone=update.zone or alarm.zone,
             notify=merge_notify(alarm.notify, update.notify), latching=alarm.latching or rec.cls.latching,
-            condition_active=True, acked_by=None, acked_via=None, acked_ts=None, **NOT_SHELVED,
+            condition_active=True, acked_by=None, acked_via=None, acked_ts=None, model=update.model or alarm.model,
+            **NOT_SHELVED,
         )
 
     def _start_clearing(self, rec: AlarmRecord, actor: Actor | None) -> None:
@@ -179,7 +180,7 @@ class ConditionHandler:
             alarm_id=alarm_id, subject=update.subject, condition=update.condition, kind=update.kind,
             priority=priority, state=AlarmState.NORMAL, message=update.message, raised_ts=now,
             updated_ts=now, latching=cls.latching, value=update.value, threshold=update.threshold,
-            zone=update.zone, notify=update.notify,
+            zone=update.zone, notify=update.notify, model=update.model,
             flood_group=None if hidden else self._flood.on_raise(alarm_id, now),
         )
         rec = AlarmRecord(alarm, cls, {update.kind}, suppressed, out_of_service)

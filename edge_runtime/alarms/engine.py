@@ -52,6 +52,7 @@ Transitions (cause: from -> to)::
     SHELVED       open -> SHELVED; UNSHELVED back (by a person, or expiry with by=None)
     RESTORED      stored -> derived state          after a restart; re-announces
     VERDICT       s -> s                           on open or recently closed alarms; by supervisors only
+    SCORED        s -> s                           the risk model's score attached; changes nothing else
 
 Conditions: a report must hold for its kind's on_delay_s before it raises (a
 shorter flicker raises nothing) and be gone for off_delay_s, and past the
@@ -188,6 +189,21 @@ class AlarmEngine:
         if rec.alarm.verdict is verdict:
             return rec.alarm
         return self._ledger.commit(rec, _C.VERDICT, now, actor=actor, note=note, verdict=verdict)
+
+    def score(self, alarm_id: str, score: float, model: Mapping[str, str]) -> Alarm:
+        """Attach the risk model's score to an alarm (open, or closed and still kept): a SCORED transition.
+
+        A score never changes an alarm's state, priority or who is told: a
+        learned model may rank alarms, never quieten one.
+        """
+        if not 0.0 <= score <= 1.0:
+            raise AlarmRequestError(f"a risk score is a probability, not {score!r}")
+        now = self._clock()
+        rec = self._ledger.open.get(alarm_id)
+        if rec is None:
+            return self._ledger.amend_closed(self._ledger.get(alarm_id), _C.SCORED, now, None,
+                                             risk_score=score, risk_model=dict(model))
+        return self._ledger.commit(rec, _C.SCORED, now, risk_score=score, risk_model=dict(model))
 
     def shelve(self, alarm_id: str, actor: Actor, duration_s: float, reason: str) -> Alarm:
         """Hide an open alarm until ``duration_s`` from now (at most max_shelve_s)."""

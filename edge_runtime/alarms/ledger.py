@@ -95,12 +95,16 @@ class AlarmLedger:
             raise UnknownAlarm(alarm_id)
         if closed.verdict is verdict:
             return closed
-        labelled = evolve(closed, verdict=verdict, updated_ts=now)
-        self.closed[alarm_id] = labelled
-        self.emit(AlarmTransition(
-            labelled, TransitionCause.VERDICT, _S.NORMAL, _S.NORMAL, now, actor.identity, note, channel=actor.channel
-        ))
-        return labelled
+        return self.amend_closed(closed, TransitionCause.VERDICT, now, actor, note, verdict=verdict)
+
+    def amend_closed(self, closed: Alarm, cause: TransitionCause, now: float, actor: Actor | None,
+                     note: str | None = None, **changes: Any) -> Alarm:
+        """Change a closed alarm still kept (a late verdict, a late risk score): NORMAL -> NORMAL, announced to nobody."""
+        amended = evolve(closed, updated_ts=now, **changes)
+        self.closed[closed.alarm_id] = amended
+        by, channel = (None, Channel.SYSTEM) if actor is None else (actor.identity, actor.channel)
+        self.emit(AlarmTransition(amended, cause, _S.NORMAL, _S.NORMAL, now, by, note, channel=channel))
+        return amended
 
     def retire(self, stored: Alarm, now: float, note: str) -> None:
         """Close a stored record the engine will not keep open (a duplicate for its key)."""

@@ -11,6 +11,7 @@ identity that channel authenticated, never a name a message claims.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cloud_sync.contract.records import AlarmRecord
@@ -152,6 +153,7 @@ class ConditionUpdate:
     notify: Notify = Notify()
     zone: str | None = None
     actor: Actor | None = None  # a person behind the report (a wearable's cancel press, a zone action)
+    model: Mapping[str, str] | None = None  # name, version, sha256 of the model whose detections report it
 
     @property
     def key(self) -> tuple[Subject, str]:
@@ -203,6 +205,9 @@ class Alarm:
     shelved_until: float | None = None
     shelve_reason: str | None = None
     flood_group: str | None = None
+    model: Mapping[str, str] | None = None  # the detector that raised it (camera alarms)
+    risk_score: float | None = None
+    risk_model: Mapping[str, str] | None = None  # the risk model that scored it
     muted_until: float | None = None
     last_announced_ts: float | None = None
 
@@ -238,6 +243,9 @@ class Alarm:
             "shelved_until": self.shelved_until,
             "shelve_reason": self.shelve_reason,
             "flood_group": self.flood_group,
+            "model": dict(self.model) if self.model else None,
+            "risk_score": self.risk_score,
+            "risk_model": dict(self.risk_model) if self.risk_model else None,
         })
 
 
@@ -252,6 +260,7 @@ class TransitionCause(str, enum.Enum):
     RE_ALARMED = "re_alarmed"
     MUTED = "muted"
     RESTORED = "restored"  # re-announced after a daemon restart
+    SCORED = "scored"  # the risk model's score attached (never changes state or priority)
     CLOSED = "closed"  # back to normal
 
 

@@ -246,7 +246,8 @@ class CameraRules:
 
     def _raise(self, key: tuple[str, str], streak: _Streak, f: _Finding, frame: FrameDetections) -> None:
         kind = {"camera_intruder": K.CAMERA_INTRUDER, "ppe": K.PPE_MISSING, "person_down": K.PERSON_DOWN}[key[0].split(":")[0]]
-        self._board.raise_(f.subject, key[0], kind, frame.ts, f.message, priority=f.priority, notify=f.notify, zone=f.zone)
+        self._board.raise_(f.subject, key[0], kind, frame.ts, f.message, priority=f.priority, notify=f.notify, zone=f.zone,
+                           model={"name": frame.model, "version": frame.model_version, "sha256": frame.model_sha256})
         if not streak.active:
             streak.active = True
             self._on_alarm(frame, kind)

@@ -9,7 +9,7 @@ it freely) and keeps "one event, one update" in a single place.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from edge_runtime.alarms.model import Actor, AlarmKind, ConditionUpdate, Notify, PreAlarm, Priority, Subject
@@ -109,9 +109,11 @@ class ConditionBoard:
         direction: str | None = None,
         notify: Notify = NOBODY,
         zone: str | None = None,
+        model: Mapping[str, str] | None = None,
     ) -> bool:
         """Report ``condition`` present; emits only if new or its kind, priority,
-        message, notify or zone changed. Returns whether an update went out."""
+        message, notify or zone changed (``model``, the detector behind a camera's
+        report, rides along). Returns whether an update went out."""
         key = (subject, condition)
         prio = priority if priority is not None else self._priority[kind]
         last = self._active.get(key)
@@ -126,7 +128,8 @@ class ConditionBoard:
             return False
         self._active[key] = _Reported(kind, prio, message, notify, zone, threshold, direction)
         self._send(ConditionUpdate(
-            subject, condition, kind, True, prio, message, ts, value, threshold, direction, notify, zone
+            subject, condition, kind, True, prio, message, ts, value, threshold, direction, notify, zone,
+            model=model,
         ))
         return True
 

@@ -213,6 +213,14 @@ def _sync(db: Database) -> None:
     db.execute("CREATE TABLE budget_cursors (stage TEXT PRIMARY KEY, after_id INTEGER NOT NULL)")
 
 
+@MIGRATIONS(name="0006_alarm_models")
+def _alarm_models(db: Database) -> None:
+    # Which model made an alarm (a camera's detector: name, version, sha256 as JSON) and which risk model scored
+    # it, with the score: the rollout's "every alarm carries its model", synced with the alarm.
+    for column, sql_type in (("model", "TEXT"), ("risk_score", "REAL"), ("risk_model", "TEXT")):
+        db.execute(f"ALTER TABLE alarms ADD COLUMN {column} {sql_type}")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; return the names of every applied one, in order."""
     MIGRATIONS.apply(db)

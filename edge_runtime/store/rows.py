@@ -84,6 +84,7 @@ ALARM_SQL = (
     f" VALUES ({', '.join('?' * len(ALARM_COLUMNS))})"
 )
 _JSON_LIST_COLUMNS = ("workers", "sirens")
+_JSON_OPTIONAL_COLUMNS = ("model", "risk_model")  # model lineage objects, NULL when no model was involved
 _BOOL_COLUMNS = ("latching", "condition_active")
 
 
@@ -192,6 +193,8 @@ def alarm_row(alarm: Alarm) -> Row:
     record["last_announced_ts"] = alarm.last_announced_ts
     for name in _JSON_LIST_COLUMNS:
         record[name] = to_json(record[name])
+    for name in _JSON_OPTIONAL_COLUMNS:
+        record[name] = None if record[name] is None else to_json(record[name])
     return tuple(record[name] for name in ALARM_COLUMNS)
 
 
@@ -200,6 +203,8 @@ def alarm_record(row: Mapping[str, Any]) -> dict[str, object]:
     record = dict(row)
     for name in _JSON_LIST_COLUMNS:
         record[name] = json.loads(record[name])
+    for name in _JSON_OPTIONAL_COLUMNS:
+        record[name] = None if record[name] is None else json.loads(record[name])
     for name in _BOOL_COLUMNS:
         record[name] = bool(record[name])
     return record
@@ -238,6 +243,9 @@ def alarm_from_row(row: Mapping[str, Any]) -> Alarm:
         shelved_until=row["shelved_until"],
         shelve_reason=row["shelve_reason"],
         flood_group=row["flood_group"],
+        model=json.loads(row["model"]) if row["model"] else None,
+        risk_score=row["risk_score"],
+        risk_model=json.loads(row["risk_model"]) if row["risk_model"] else None,
         muted_until=row["muted_until"],
         last_announced_ts=row["last_announced_ts"],
     )

@@ -27,6 +27,7 @@ STEPS: dict[str, Callable[[Harness, AlarmKind], object]] = {
     "escalate": lambda h, k: h.update(MORE_SEVERE[k], subject=ZONE),
     "ack": lambda h, k: h.engine.acknowledge(_id(h), SUP),
     "verdict": lambda h, k: h.engine.set_verdict(_id(h), Verdict.CONFIRMED, SUP),
+    "score": lambda h, k: h.engine.score(_id(h), 0.9, {"name": "risk", "version": "1", "sha256": "0" * 64}),
     "mute": lambda h, k: h.engine.mute(_id(h), OPERATOR),
     "shelve": lambda h, k: h.engine.shelve(_id(h), SUP, 600, "nuisance while welding"),
     "unshelve": lambda h, k: h.engine.unshelve(_id(h), SUP),
@@ -85,6 +86,9 @@ CASES = [
     ("born out of service clears", PLAIN, "oos raise clear", [(C.CLOSED, S.OUT_OF_SERVICE, S.NORMAL)]),
     ("verdict open", PLAIN, "raise verdict", [(C.VERDICT, S.UNACK, S.UNACK)]),
     ("verdict closed", PLAIN, "raise ack clear verdict", [(C.VERDICT, S.NORMAL, S.NORMAL)]),
+    ("score open", PLAIN, "raise score", [(C.SCORED, S.UNACK, S.UNACK)]),
+    ("score acked", PLAIN, "raise ack score", [(C.SCORED, S.ACKED, S.ACKED)]),
+    ("score closed", PLAIN, "raise ack clear score", [(C.SCORED, S.NORMAL, S.NORMAL)]),
 ]
 
 

@@ -28,6 +28,7 @@ from edge_runtime.mqtt.topics import Topics
 from edge_runtime.notifiers.mqtt_notifier import MqttNotifier
 from edge_runtime.queue_stats import QueueStats
 from edge_runtime.restore_watch import RestoredConditionWatch
+from edge_runtime.risk.service import RiskScorer
 from edge_runtime.sensors import SensorInputs
 from edge_runtime.store import Store, StoreError
 from edge_runtime.store.health import StorageFaultAlarm
@@ -86,6 +87,9 @@ class EdgeDaemon:
                           log_level=logging.getLogger().getEffectiveLevel()),
                 context=self._sync_context,
             )
+        # every alarm scored by the active risk model, off the loop (docs/rollout.md); never quietens one
+        self.risk = RiskScorer(config.risk, config.roster(), self.alarms, keys=config.vision.keys,
+                               require_signature=config.vision.require_signature, clock=clock)
         self.vision: VisionSupervisor | None = None
         if config.cameras:  # docs/cameras.md; OpenCV and the inference runtimes load only with cameras
             self.vision = _build_vision(config, self.bus, self.fusion, self.store, clock)
@@ -112,6 +116,9 @@ class EdgeDaemon:
             bus.subscribe(AlarmTransition, self.controller.notifier.on_transition)
             bus.subscribe(PreAlarm, self.controller.notifier.on_pre_alarm)
         bus.subscribe(AlarmTransition, self.store.record_transition)
+        if self.config.risk.enabled:  # after the notifiers and the store: a score waits behind the alarm, never ahead
+            bus.subscribe(Observation, self.risk.readings.on_observation)
+            bus.subscribe(AlarmTransition, self.risk.on_transition)
 
     # ---- lifecycle -------------------------------------------------------
     async def start(self) -> None:
@@ -135,6 +142,7 @@ class EdgeDaemon:
             self.controller.start()
         self.sensors.start()
         await self.http.start()
+        await self.risk.start()
         if self.vision:
             await self.vision.start()
         self._tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
@@ -158,6 +166,7 @@ class EdgeDaemon:
         if self.controller:
             await self.controller.stop()
         await self.http.stop()
+        await self.risk.stop()
         self.store.save_fusion_state(self.fusion.snapshot())
         await self.link.stop()
         self.store.close()
@@ -229,7 +238,7 @@ class EdgeDaemon:
     # ---- health ----------------------------------------------------------
     def queues(self) -> list[QueueStats]:
         """Every bounded queue of this node (telemetry ingest, store channel), a snapshot."""
-        return self.link.queues() + self.telemetry.queues() + self.store.queues()
+        return self.link.queues() + self.telemetry.queues() + self.store.queues() + self.risk.queues()
 
     def readiness(self) -> dict[str, object]:
         """What /readyz answers. The cloud uplink is shown, never gating: a site whose uplink is down is
@@ -266,6 +275,9 @@ class EdgeDaemon:
         lineages = {cid: s["model"] for cid, s in self.vision.status().items()} if self.vision is not None else {}
         models = {cid: {"name": lin["model"], "version": lin["version"], "sha256": lin["sha256"]}
                   for cid, lin in lineages.items() if lin}  # a camera whose model has not loaded yet: none
+        risk = self.risk.active()
+        if risk is not None:
+            models["risk"] = risk.model_dump()
         return {"models": models, "alarms": {"open": sum(by_priority.values()), "by_priority": by_priority},
                 "roster": self.config.roster()}
 

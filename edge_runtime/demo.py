@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from edge_runtime.alarms.model import AlarmTransition, PreAlarm, TransitionCause
+from edge_runtime.alarms.model import Alarm, AlarmTransition, PreAlarm, TransitionCause
 from edge_runtime.config import SiteConfig, parse_config
 from edge_runtime.daemon import EdgeDaemon
 from edge_runtime.demo_cloud import ADMIN, DemoCloud
@@ -36,7 +36,8 @@ from web_common.passwords import hash_password
 
 HOST = "127.0.0.1"
 DEMO_LOGIN = ("supervisor", "siteguard-demo")  # name, password: printed in the banner
-_SHOWN = {TransitionCause.RAISED, TransitionCause.ESCALATED, TransitionCause.ACKNOWLEDGED, TransitionCause.CLOSED}
+_SHOWN = {TransitionCause.RAISED, TransitionCause.ESCALATED, TransitionCause.ACKNOWLEDGED, TransitionCause.CLOSED,
+          TransitionCause.SCORED}
 
 
 def demo_site_data() -> dict[str, Any]:
@@ -131,13 +132,23 @@ class AlarmPrinter:
         a = t.alarm
         print(
             f"[{t.ts - self._started:7.1f}s] {t.cause.value:<12} {a.priority.name:<8} {a.kind.value:<18} "
-            f"{str(a.subject):<18} {a.message}",
+            f"{str(a.subject):<18} {a.message}{_models(a)}",
             flush=True,
         )
 
     def on_pre_alarm(self, p: PreAlarm) -> None:
         state = "cancelled" if p.cancelled else f"alarm in {max(0.0, p.deadline_ts - p.ts):.0f}s unless cancelled"
         print(f"[{p.ts - self._started:7.1f}s] pre-alarm    {p.kind.value:<27} worker:{p.worker:<11} {state}", flush=True)
+
+
+def _models(a: Alarm) -> str:
+    """The models behind an alarm line: the detector that raised it, the risk model that scored it."""
+    parts = []
+    if a.model:
+        parts.append(f"detector {a.model.get('name')} {a.model.get('version')}")
+    if a.risk_score is not None and a.risk_model:
+        parts.append(f"risk {a.risk_score:.0%} by {a.risk_model.get('name')} {a.risk_model.get('version')}")
+    return f"  [{'; '.join(parts)}]" if parts else ""
 
 
 async def run_demo(

@@ -16,6 +16,7 @@ from .dashboard import DashboardSettings
 from .devices import ControllerSettings, Detector, HttpSettings, MqttSettings, SerialPort, StorageSettings
 from .gas import GasSettings
 from .people import BatterySettings, CheckInSettings, HeartRateSettings, ManDownSettings, Worker
+from .risk import RiskSettings
 from .site_file import read_site_file
 from .sync import SyncSettings
 from .zones import Equipment, PositionSettings, ProximitySettings, SiteInfo, Zone
@@ -44,6 +45,7 @@ class SiteConfig(StrictModel):
     http: HttpSettings = HttpSettings()
     cameras: tuple[CameraConfig, ...] = ()
     vision: VisionSettings = VisionSettings()
+    risk: RiskSettings = RiskSettings()
     dashboard: DashboardSettings = DashboardSettings()
     sync: SyncSettings = SyncSettings()
     device_id: Id = Field("edge-1", description="This edge node's id (its MQTT client and status topic)")

@@ -144,6 +144,17 @@ function itemFor(a) {
   return item;
 }
 
+// Which model raised the alarm (a camera's detector) and what the risk model scored it: a score ranks, never quietens.
+function modelLine(a) {
+  const parts = [];
+  if (a.risk_score != null) {
+    const by = a.risk_model ? ` (${a.risk_model.name} ${a.risk_model.version})` : "";
+    parts.push(`Risk ${Math.round(a.risk_score * 100)}%${by}`);
+  }
+  if (a.model) parts.push(`Detected by ${a.model.name} ${a.model.version}`);
+  return parts.join(" · ");
+}
+
 function fillItem(item, a) {
   const { li } = item;
   li.className = `alarm prio-${a.priority} state-${a.state}${UNACKED.has(a.state) ? " unacked" : ""}${HIDDEN_STATES.has(a.state) ? " dimmed" : ""}`;
@@ -164,6 +175,8 @@ function fillItem(item, a) {
       a.condition_active ? "" : " · condition cleared",
       a.latching ? " · latching" : ""),
   ];
+  const models = modelLine(a);
+  if (models) lines.push(h("div.alarm-model", models));
   if (a.acked_by) {
     lines.push(h("div.alarm-ack", `✔ Acknowledged by ${a.acked_by}${via(a.acked_via)}${a.acked_ts ? ` at ${clockTime(a.acked_ts)}` : ""}`,
       a.verdict ? h("span.verdict", ` · verdict: ${VERDICT_LABEL[a.verdict]}`) : ""));

@@ -41,6 +41,7 @@ from cloud_sync.registry.devices import DeviceIn, DeviceRegistry, IssuedCredenti
 from cloud_sync.registry.errors import RegistryError
 from cloud_sync.registry.roles import Role
 from cloud_sync.registry.tokens import ApiTokens
+from cloud_sync.rollout import cli as rollout_cli
 from cloud_sync.service.schemas import AccountIn
 from cloud_sync.service.settings import DEFAULT_PORT, ServiceSettings
 from cloud_sync.training import cli as training_cli
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the service")
     p.add_argument("--token", default=None, help="an admin API token (default: $SITEGUARD_CLOUD_TOKEN)")
     p.set_defaults(func=cmd_predict)
+    rollout_cli.add_commands(sub)
 
     admin = _group(sub, "admin", "admin accounts")
     p = _command(admin, "add", cmd_admin_add, "add an admin account (password asked twice, or from a file)", "name")

@@ -30,6 +30,7 @@ from cloud_sync.registry.roles import Role
 from cloud_sync.registry.sessions import AdminSessions
 from cloud_sync.registry.throttle import SigninThrottle
 from cloud_sync.registry.tokens import ApiTokens
+from cloud_sync.rollout import api as rollout_api
 from cloud_sync.training import admin_api as training_api
 from web_common.api import ApiRegistry
 from web_common.config import WebSecurity
@@ -59,10 +60,12 @@ def build_apis() -> tuple[ApiRegistry[Role], ApiRegistry[Role]]:
     for module in (admin_session, admin_people, admin_devices, admin_data, admin_labels, training_api):
         module.register(admin)
     model_api.register(admin)
+    rollout_api.register(admin)
     admin.route("GET", "/openapi.json", role=Role.VIEWER, summary="This API's OpenAPI document",
                 tag="meta")(openapi)
     devices: ApiRegistry[Role] = ApiRegistry(DEVICE_SECURITY)
     device_api.register(devices)
+    rollout_api.register_device(devices)
     return admin, devices
 
 
@@ -88,6 +91,7 @@ def create_app(settings: ServiceSettings, engine: Engine, *, clock: Callable[[],
     app[INGEST] = ingest
     training_api.install(app, engine, settings.data_dir, settings.jobs_url)
     model_api.install(app, settings, engine)
+    rollout_api.install(app, engine)
     app[METRICS] = CloudMetrics(engine, devices, heartbeats, ingest.stats, clock=clock)
 
     app.middlewares.append(credentials_middleware(WEB_SECURITY, sessions, tokens))

@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 import cloud_sync.db.schema  # noqa: F401
 import cloud_sync.labels.tables  # noqa: F401
 import cloud_sync.registry.tables  # noqa: F401
+import cloud_sync.rollout.tables  # noqa: F401
 from cloud_sync.contract.tables import TABLES
 from cloud_sync.db.metadata import metadata
 from cloud_sync.db.migrate import current

@@ -7,10 +7,11 @@ import { showDefinitions } from "./definitions.js";
 import { showData } from "./data.js";
 import { showLabels } from "./labels.js";
 import { showModels } from "./models.js";
+import { showRollouts, stopRollouts } from "./rollouts.js";
 import { showTraining, stopTraining } from "./training.js";
 import { $, banner, setRole } from "./page.js";
 
-const VIEWS = ["devices", "device", "definitions", "data", "labels", "training", "models"];
+const VIEWS = ["devices", "device", "definitions", "data", "labels", "training", "models", "rollouts"];
 let signedIn = false;
 
 function showSignIn(message) {
@@ -18,6 +19,7 @@ function showSignIn(message) {
   stopDevices();
   stopDevice();
   stopTraining();
+  stopRollouts();
   for (const v of VIEWS) $(`view-${v}`).hidden = true;
   $("nav").hidden = true;
   $("who").hidden = true;
@@ -73,7 +75,7 @@ async function signOut() {
 }
 
 /** Shows the view the #fragment names: #/devices, #/devices/<id>, #/definitions[/<type>], #/data, #/labels,
- * #/training[/<job>], #/models[/<name>[/<version>]]. */
+ * #/training[/<job>], #/models[/<name>[/<version>]], #/rollouts[/<id>]. */
 async function route() {
   if (!signedIn) return;
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
@@ -90,6 +92,7 @@ async function route() {
   if (view !== "devices") stopDevices();
   if (view !== "device") stopDevice();
   if (view !== "training") stopTraining();
+  if (view !== "rollouts") stopRollouts();
   try {
     if (view === "devices") await showDevices();
     else if (view === "device") await showDevice(parts[1]);
@@ -97,6 +100,7 @@ async function route() {
     else if (view === "labels") await showLabels();
     else if (view === "training") await showTraining(parts[1] ? Number(parts[1]) : null);
     else if (view === "models") await showModels(parts[1] || null, parts[2] || null);
+    else if (view === "rollouts") await showRollouts(parts[1] || null);
     else await showData();
   } catch (err) {
     if (err.status !== 401) banner(err instanceof ApiError ? err.text : String(err));

@@ -1,4 +1,5 @@
-// One device: its health cards (status, sync, backlog per lane, disk, models, alarms, profile),
+// One device: its health cards (status, sync, backlog per lane, disk, models, alarms, profile), its model
+// updates (desired and active version per slot, update state, rollout, performance, and what ran when),
 // credentials (rotate, revoke), sync history with a chart, and its schema-skew report.
 import { api, get } from "/common/api.js";
 import { age, clear, h, s } from "/common/dom.js";
@@ -38,8 +39,8 @@ export async function showDevice(id) {
 
 async function refresh(id) {
   const path = `/devices/${encodeURIComponent(id)}`;
-  const [device, keys, history, skew] = await Promise.all([
-    get(path), get(`${path}/credentials`), get(`${path}/sync`), get(`${path}/skew`)]);
+  const [device, keys, history, skew, updates] = await Promise.all([
+    get(path), get(`${path}/credentials`), get(`${path}/sync`), get(`${path}/skew`), get(`${path}/updates`)]);
   current = device;
   fetchedAt = performance.now() / 1000;
   const retired = device.decommissioned_ts != null;
@@ -49,6 +50,7 @@ async function refresh(id) {
   renderKeys(keys.keys, retired);
   renderHistory(history.requests);
   renderSkew(skew.skew);
+  renderUpdates(updates);
 }
 
 function card(title, ...body) {
@@ -145,6 +147,39 @@ function chart(requests) {
     requests.map((r, i) => s("rect", { x: i * step, width: Math.max(1, step - 1), y: height - 10 - (r.rows / max) * (height - 14),
       height: (r.rows / max) * (height - 14), class: r.rejected ? "bar bar-rejected" : "bar" })),
     s("line", { x1: 0, x2: width, y1: height - 9, y2: height - 9, class: "axis" }));
+}
+
+const modelText = (m) => (m ? `${m.name} ${m.version}` : "—");
+
+function performanceText(p) {
+  if (!p || !p.inferences) return "—";
+  const parts = [p.inference_p95_ms != null ? `p95 ${p.inference_p95_ms.toFixed(1)} ms` : null,
+    `${count(p.alarms)} alarms`, `${count(p.confirmed)} confirmed`,
+    p.precision != null ? `precision ${p.precision.toFixed(2)}` : null,
+    p.recall_confirmed != null ? `recall ${p.recall_confirmed.toFixed(2)}` : null];
+  return parts.filter(Boolean).join(" · ");
+}
+
+/** Per slot what the cloud asks for and what the device says it runs, then the device's model history. */
+function renderUpdates(updates) {
+  const reported = (updates.report && updates.report.slots) || {};
+  const slots = [...new Set([...Object.keys(updates.desired.models), ...Object.keys(reported)])].sort();
+  $("updates-empty").hidden = slots.length > 0;
+  clear($("slot-rows")).append(...slots.map((slot) => {
+    const want = updates.desired.models[slot];
+    const got = reported[slot] || {};
+    const rollout = want && want.rollout_id ? h("a.mono", { href: `#/rollouts/${encodeURIComponent(want.rollout_id)}` },
+      want.rollout_id) : got.rollout_id || "—";
+    return h("tr", { dataset: { slot } }, h("td", slot),
+      h("td", modelText(want), want ? h("div.cell-note", `${want.stage} · ${want.artifact || "—"}`) : null),
+      h("td", modelText(got.active), got.since_ts ? h("div.cell-note", `since ${utc(got.since_ts)}`) : null),
+      h("td.update-state", got.state || "not reported"), h("td", rollout), h("td", performanceText(got.performance)),
+      h("td", got.reason ? h("span.bad", got.reason) : "—"));
+  }));
+  $("activity-empty").hidden = updates.activity.length > 0;
+  clear($("activity-rows")).append(...updates.activity.map((a) => h("tr", { dataset: { slot: a.slot } },
+    h("td.nowrap", utc(a.from_ts)), h("td", a.slot), h("td", a.name || "none"), h("td.mono", a.version || "—"),
+    h("td.mono", a.sha256 ? a.sha256.slice(0, 12) : "—"), h("td.nowrap", utc(a.reported_ts)))));
 }
 
 const PROBLEM = { unexpected: "Unexpected field", missing: "Missing field", type: "Wrong type", range: "Out of range" };

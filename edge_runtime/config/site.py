@@ -19,6 +19,7 @@ from .people import BatterySettings, CheckInSettings, HeartRateSettings, ManDown
 from .risk import RiskSettings
 from .site_file import read_site_file
 from .sync import SyncSettings
+from .updates import UpdateSettings
 from .zones import Equipment, PositionSettings, ProximitySettings, SiteInfo, Zone
 
 Problems = list[tuple[str, str]]
@@ -48,6 +49,7 @@ class SiteConfig(StrictModel):
     risk: RiskSettings = RiskSettings()
     dashboard: DashboardSettings = DashboardSettings()
     sync: SyncSettings = SyncSettings()
+    updates: UpdateSettings = UpdateSettings()
     device_id: Id = Field("edge-1", description="This edge node's id (its MQTT client and status topic)")
 
     @model_validator(mode="after")

@@ -221,6 +221,50 @@ def _alarm_models(db: Database) -> None:
         db.execute(f"ALTER TABLE alarms ADD COLUMN {column} {sql_type}")
 
 
+@MIGRATIONS(name="0007_model_updates")
+def _model_updates(db: Database) -> None:
+    # The update agent's state (edge_runtime/updates/state.py): every package a slot saw, once per slot and
+    # package sha256, with what became of it (installed, active, previous, retired, refused, rolled_back) and why.
+    db.execute(
+        """CREATE TABLE update_installs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            slot TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            package_sha256 TEXT NOT NULL,
+            artifact_sha256 TEXT,
+            path TEXT,
+            rollout_id TEXT,
+            installed_ts REAL NOT NULL,
+            activated_ts REAL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            UNIQUE (slot, package_sha256)
+        )"""
+    )
+    # Per slot: which install is active and which is previous, the slot's state, the last refusal or rollback
+    # (skipped while the desired state still names that package), the watch of a new model and the unclean
+    # starts during it (a JSON list of timestamps: a crash loop across restarts boots the previous model).
+    db.execute(
+        """CREATE TABLE update_slots (
+            slot TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            active_id INTEGER REFERENCES update_installs (id),
+            previous_id INTEGER REFERENCES update_installs (id),
+            reason TEXT,
+            refused_sha256 TEXT,
+            since_ts REAL,
+            watch_until REAL,
+            latency_budget_ms REAL,
+            boots TEXT NOT NULL DEFAULT '[]'
+        )"""
+    )
+    # Events (UpdateEvent JSON) not yet acknowledged by a report's 200: deleted only then.
+    db.execute("CREATE TABLE update_events (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, event TEXT NOT NULL)")
+    # One row: whether the agent is running (set at start, cleared at a clean stop): found set at a start,
+    # the last run ended uncleanly.
+    db.execute("CREATE TABLE update_agent (id INTEGER PRIMARY KEY CHECK (id = 1), running INTEGER NOT NULL, ts REAL NOT NULL)")
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; return the names of every applied one, in order."""
     MIGRATIONS.apply(db)

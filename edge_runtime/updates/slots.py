@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cloud_sync.contract.rollout import ModelRef, Performance, ShadowSummary
+from models.package import Manifest
 
 
 class SlotError(RuntimeError):
@@ -40,6 +41,11 @@ class ModelSlot(Protocol):
 
     def active_package(self) -> Path | None:
         """The package directory of the running model (the agent keeps it as the previous version)."""
+
+    def input_mismatch(self, manifest: Manifest) -> str | None:
+        """Why this slot cannot feed a model with this manifest (task, input shape, features), or None when it can.
+
+        Checked before any shadow run, so an incompatible package is refused without being loaded."""
 
     async def shadow(self, package: Path, duration_s: float) -> ShadowSummary:
         """Run ``package`` beside the active model for ``duration_s`` on live data, on spare cycles only.

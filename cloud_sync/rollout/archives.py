@@ -33,7 +33,8 @@ class Archive:
 class PackageArchives:
     def __init__(self, store_root: Path) -> None:
         self.root = Path(store_root).parent / ARCHIVES
-        self._lock = threading.Lock()
+        self._locks_lock = threading.Lock()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}  # one per version: a big build holds up no other
         self._known: dict[tuple[str, str], Archive] = {}
 
     def archive(self, name: str, version: str, package_dir: Path) -> Archive:
@@ -43,7 +44,9 @@ class PackageArchives:
             return known
         path = self.root / name / f"{version}.tar"
         digest_file = path.with_name(path.name + ".sha256")
-        with self._lock:
+        with self._locks_lock:
+            lock = self._locks.setdefault((name, version), threading.Lock())
+        with lock:
             if not (path.is_file() and digest_file.is_file()):
                 _build(package_dir, path, f"{name}-{version}")
                 digest_file.write_text(sha256_file(path) + "\n")

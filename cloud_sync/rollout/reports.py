@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from cloud_sync.contract.rollout import DeviceReport, ReportAck, SlotReport, UpdateEvent
+from cloud_sync.contract.rollout import SLOTS, DeviceReport, ReportAck, SlotReport, UpdateEvent
 from cloud_sync.model_registry import ModelRegistry
 from cloud_sync.registry.devices import Device
 
@@ -31,6 +31,10 @@ from .rollouts import RolloutStore
 from .tables import device_reports, rollout_devices
 
 NOT_RUNNING = ("rolled_back", "refused")
+HALTING = ("rolled_back", "shadow_failed")
+"""Events that halt the rollout: the device undid the candidate, or would not switch to it because it did worse
+than the active model beside it (either way the candidate misbehaves on real frames; a refused package is
+the download's or the package's fault, shown per device, and halts nothing)."""
 
 
 class Reports:
@@ -47,28 +51,30 @@ class Reports:
         with self._engine.begin() as conn:
             self._keep(conn, device.id, report, now)
             member_of = memberships(conn, [device.id]).get(device.id, [])
-            current = {slot: next((r for r in member_of if r["slot"] == slot), None) for slot in report.slots}
-            touched: list[str] = []
-            for slot, slot_report in report.slots.items():
-                rollout = current[slot]
-                if rollout is None:
-                    continue
-                _update_row(conn, rollout, device.id, slot_report, now)
-                touched.append(rollout["id"])
-                if slot_report.state == "rolled_back" and slot_report.rollout_id == rollout["id"]:
-                    self._halt(conn, rollout["id"], device.id, slot_report.reason, halted)
+            touched = self._slots(conn, device.id, report, member_of, now, halted)
             for event in report.events:
-                rollout = _rollout_of(event, member_of) if event.kind == "rolled_back" else None
+                rollout = _rollout_of(event, member_of) if event.kind in HALTING else None
                 if rollout is not None:
-                    conn.execute(update(rollout_devices).where(
-                        rollout_devices.c.rollout_id == rollout["id"], rollout_devices.c.device_id == device.id)
-                        .values(rolled_back_reason=event.reason or "rolled back"))
-                    self._halt(conn, rollout["id"], device.id, event.reason, halted)
-            for rollout_id in dict.fromkeys(touched):
+                    self._halt(conn, rollout["id"], device.id, event.reason or event.kind.replace("_", " "), halted)
+            for rollout_id in touched:
                 if rollout_id not in halted:
                     self._store.advance(conn, rollout_id)
         self._record_activity(device.id, report, now)
         return ReportAck(server_ts=now, halted=halted)
+
+    def _slots(self, conn: Connection, device_id: str, report: DeviceReport, member_of: list[Membership], now: float,
+               halted: list[str]) -> list[str]:
+        """Each reported slot into the device's row of its newest rollout; the rollouts touched."""
+        touched: list[str] = []
+        for slot, slot_report in report.slots.items():
+            rollout = next((r for r in member_of if r["slot"] == slot), None) if slot in SLOTS else None
+            if rollout is None:
+                continue  # no rollout of this slot for the device, or a newer edge's slot
+            _update_row(conn, rollout, device_id, slot_report, now)
+            touched.append(rollout["id"])
+            if slot_report.state == "rolled_back" and slot_report.rollout_id == rollout["id"]:
+                self._halt(conn, rollout["id"], device_id, slot_report.reason or "rolled back", halted)
+        return touched
 
     def latest(self, device_id: str) -> tuple[DeviceReport, float] | None:
         """The device's latest report and when it arrived (server time), or None."""
@@ -76,7 +82,11 @@ class Reports:
             row = conn.execute(select(device_reports).where(device_reports.c.device_id == device_id)).mappings().first()
         return None if row is None else (DeviceReport.model_validate(row["body"]), row["received_ts"])
 
-    def _halt(self, conn: Connection, rollout_id: str, device_id: str, reason: str | None, halted: list[str]) -> None:
+    def _halt(self, conn: Connection, rollout_id: str, device_id: str, reason: str, halted: list[str]) -> None:
+        """Keeps why the device undid the candidate; halts the rollout if this is its first such report."""
+        conn.execute(update(rollout_devices).where(rollout_devices.c.rollout_id == rollout_id,
+                                                   rollout_devices.c.device_id == device_id)
+                     .values(rolled_back_reason=reason))
         if rollout_id not in halted and self._store.halt(conn, rollout_id, device_id, reason):
             halted.append(rollout_id)
 
@@ -94,6 +104,8 @@ class Reports:
             slot: {"name": row.name, "version": row.version, "sha256": row.sha256}
             for slot, row in self._registry.activity.latest(device_id).items() if row.name is not None}
         for slot, slot_report in sorted(report.slots.items()):
+            if slot not in SLOTS:
+                continue
             if slot_report.active is not None:
                 models[slot] = slot_report.active.model_dump()
             else:

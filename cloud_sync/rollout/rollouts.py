@@ -118,11 +118,11 @@ class RolloutStore:
             _event(conn, rollout_id, now, kind, by, reason=reason)
         return self.get(rollout_id)
 
-    def halt(self, conn: Connection, rollout_id: str, device_id: str, reason: str | None) -> bool:
+    def halt(self, conn: Connection, rollout_id: str, device_id: str, reason: str) -> bool:
         """Halts the rollout fleet-wide on a device's rollback report; False when it was not haltable (halted
         already: only the first report halts it)."""
         now = self._clock()
-        said = f"device {device_id} rolled back: {reason or 'no reason given'}"
+        said = f"device {device_id} rolled back: {reason}"
         if not _move(conn, rollout_id, HALTABLE, {"state": State.HALTED.value, "reason": said, "updated_ts": now}):
             return False
         _event(conn, rollout_id, now, "halted", f"device:{device_id}", device_id=device_id, reason=reason)

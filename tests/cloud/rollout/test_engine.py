@@ -171,6 +171,13 @@ def test_a_device_halts_only_rollouts_it_is_in(fleet: RolloutService) -> None:
     rollout_id = start(fleet)
     assert send(fleet, "x1", report(events=[rolled_back("1.1.0", rollout_id, "not mine")])) == []
     assert fleet.store.get(rollout_id).state.value == "canary"
+    canary = fleet.store.get(rollout_id).canary_devices[0]
+    refused = {**rolled_back("1.1.0", rollout_id, "sha256 mismatch"), "kind": "refused"}
+    assert send(fleet, canary, report(events=[refused])) == []  # a bad download halts nothing
+    worse = {**rolled_back("1.1.0", None, "agreement 0.62 with the active model"), "kind": "shadow_failed"}
+    assert send(fleet, canary, report(events=[worse])) == [rollout_id]  # worse in the shadow run: halted
+    row = next(d for d in fleet.store.get(rollout_id).devices if d.device_id == canary)
+    assert row.rolled_back_reason == "agreement 0.62 with the active model"
 
 
 def test_manual_pause_resume_promote_and_rollback(fleet: RolloutService) -> None:

@@ -46,6 +46,7 @@ class Reporter:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self.wake.clear()  # before reading the events: one recorded while this report is on its way wakes the next
             try:
                 more = await self.send()
             except sqlite3.Error as exc:  # the events stay where they are; the next interval tries again
@@ -53,7 +54,6 @@ class Reporter:
                 more = False
             if more:
                 continue
-            self.wake.clear()
             waiting = asyncio.create_task(self.wake.wait())
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait([waiting, stopping], timeout=self.interval_s, return_when=asyncio.FIRST_COMPLETED)

@@ -77,6 +77,14 @@ async def test_viewers_read_admins_change(fleet: Cloud) -> None:
                                               "version": "1.0.0"})
     assert wrong.status == 422
 
+    paths = (await admin.call("GET", "/openapi.json")).body["paths"]
+    assert paths["/api/v1/rollouts"]["post"]["x-role"] == "admin" and paths["/api/v1/rollouts"]["get"]["x-role"] == "viewer"
+    assert paths["/api/v1/rollouts/{rollout_id}/rollback"]["post"]["x-role"] == "admin"
+    report = paths["/v1/devices/{device_id}/report"]["post"]
+    assert report["security"] == [{"deviceSignature": []}] and "ReportAck" in json.dumps(report["responses"]["200"])
+    assert "application/x-tar" in paths["/v1/devices/{device_id}/packages/{name}/{version}"]["get"]["responses"]["200"][
+        "content"]
+
 
 async def test_the_command_line_drives_a_rollout(fleet: Cloud, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = await cli(fleet, capsys, "pin", "set", "--slot", "camera", "--scope", "profile",

@@ -29,7 +29,8 @@ class RollbackPolicy(StrictModel):
         "(null: no default budget)",
     )
     watch_s: float | None = Field(
-        None, ge=0, description="How long a new model is watched, overriding the desired state's watch_s (null: the cloud's)",
+        None, ge=0,
+        description="How long a new model is watched, overriding the desired state's watch_s (null: the cloud's)",
     )
     health_every_s: float = Field(1.0, gt=0, le=10, description="How often the watched slot's health is read")
 
@@ -37,7 +38,8 @@ class RollbackPolicy(StrictModel):
 class UpdateSettings(StrictModel):
     """Model updates from the cloud: download, verification, shadow run, switch, watch and rollback."""
 
-    enabled: bool = Field(False, description="Run the update agent (needs sync.enabled: it uses sync.url and the credential)")
+    enabled: bool = Field(
+        False, description="Run the update agent (needs sync.enabled: it uses sync.url and the credential)")
     poll_interval_s: float = Field(60.0, gt=0, description="How often the desired state is fetched")
     report_interval_s: float = Field(
         60.0, gt=0, le=86400, description="How often what runs is reported, until the desired state says otherwise",

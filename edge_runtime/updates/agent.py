@@ -84,8 +84,8 @@ class UpdateAgent:
             if unclean and record.state == "watching" and record.active is not None:
                 boots = await self._db.run(self._state.count_boot, name, now, policy.boot_loop_window_s)
                 if reason := boot_loop(boots, policy):
-                    event = UpdateEvent(ts=now, kind="rolled_back", slot=name, model=record.active.ref,  # type: ignore[arg-type]
-                                        rollout_id=record.active.rollout_id, reason=reason)
+                    event = UpdateEvent(ts=now, kind="rolled_back", slot=name,  # type: ignore[arg-type]
+                                        model=record.active.ref, rollout_id=record.active.rollout_id, reason=reason)
                     undone = await self._db.run(self._state.undo, name, "rolled_back", reason, event, now)
                     if undone is not None and undone.path is not None:
                         await self._files.run(verify.remove, undone.path, self._models_dir)
@@ -192,7 +192,8 @@ class UpdateAgent:
         return {
             "enabled": True, "slots": slots, "booted_previous": dict(self._booted_previous),
             "last_poll_ts": self.last_poll_ts, "poll_error": self.poll_error, "halted": sorted(self._halted),
-            "pending_events": reporter.pending if reporter else self._pending_events, "bytes_downloaded": self._downloader.bytes_received,
+            "pending_events": reporter.pending if reporter else self._pending_events,
+            "bytes_downloaded": self._downloader.bytes_received,
             "reports": {"sent": reporter.sent, "failures": reporter.failures, "last_ok_ts": reporter.last_ok_ts,
                         "error": reporter.last_error} if reporter else None,
         }

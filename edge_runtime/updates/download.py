@@ -74,7 +74,8 @@ class Downloader:
                 if not exc.retry:
                     raise DownloadError(f"download refused by the cloud: {exc.reason}", retry=True) from None
                 if attempt == self._retries:
-                    raise DownloadError(f"download failed {attempt + 1} times, last: {exc.reason}", retry=True) from None
+                    raise DownloadError(f"download failed {attempt + 1} times, last: {exc.reason}",
+                                        retry=True) from None
                 delay = backoff.next_delay()
                 log.info("package download interrupted; resuming in %.1fs", delay,
                          extra={"version": model.version, "reason": exc.reason})

@@ -263,7 +263,8 @@ class SlotUpdater:
         elif previous is None:
             reason += "; no previous model to go back to"
         event = UpdateEvent(ts=deps.clock(), kind="refused" if outcome == "refused" else "rolled_back",
-                            slot=self.name, model=ref, rollout_id=rollout_id, reason=reason[:REASON_CHARS])  # type: ignore[arg-type]
+                            slot=self.name, model=ref,  # type: ignore[arg-type]
+                            rollout_id=rollout_id, reason=reason[:REASON_CHARS])
         undone = await deps.db.run(deps.state.undo, self.name, outcome, event.reason, event, deps.clock())
         await self.load()
         if undone is not None:

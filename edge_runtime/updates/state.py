@@ -147,7 +147,8 @@ class UpdateState(SideTable):
             conn = self._connection()
             with transaction(conn):
                 record = self._slot(conn, slot)
-                conn.execute("UPDATE update_installs SET state = 'active', activated_ts = ? WHERE id = ?", (now, new.id))
+                conn.execute("UPDATE update_installs SET state = 'active', activated_ts = ? WHERE id = ?",
+                             (now, new.id))
                 previous_id = record.active.id if record.active is not None and record.active.id != new.id else None
                 if previous_id is not None:
                     conn.execute("UPDATE update_installs SET state = 'previous' WHERE id = ?", (previous_id,))

@@ -66,7 +66,8 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Package]:
     root = tmp_path_factory.mktemp("risk-packages")
     return {"v1": _build(root / "v1", "1.0"), "v2": _build(root / "v2", "2.0", c=0.05),
             "v3": _build(root / "v3", "3.0", c=0.2),
-            "bad": _build(root / "bad", "2.0-bad", flip=True), "foreign": _build(root / "foreign", "2.1", key=OTHER_KEY)}
+            "bad": _build(root / "bad", "2.0-bad", flip=True),
+            "foreign": _build(root / "foreign", "2.1", key=OTHER_KEY)}
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ class Device:
     """One device over one SQLite file and models folder; each :meth:`run` is one daemon run."""
 
     tmp: Path
-    cloud: RolloutDouble
+    cloud: Any  # the rollout double, or the real service (tests/cloud's Cloud): what it needs is its url
     credential: DeviceCredential
     default: Path  # the site file's model package
     slot_options: dict[str, Any] = field(default_factory=dict)

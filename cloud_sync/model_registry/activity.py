@@ -15,7 +15,7 @@ milliseconds at a million rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -87,8 +87,12 @@ class ActivityLog:
         self._clock = clock
 
     def record(self, device_id: str, models: Mapping[str, ReportedModel], reported_ts: float | None = None, *,
-               from_ts: float | None = None) -> int:
-        """Appends the changed slots of this report; returns how many rows were appended."""
+               from_ts: float | None = None, keep: Collection[str] = ()) -> int:
+        """Appends the changed slots of this report; returns how many rows were appended.
+
+        A slot missing from ``models`` is recorded as running nothing, unless it is in ``keep``: the slots
+        another kind of report owns (heartbeats name cameras, update reports the ``camera``/``risk`` slots).
+        """
         if len(models) > MAX_SLOTS:
             raise ModelRegistryError(f"{len(models)} model slots reported; at most {MAX_SLOTS}")
         server_ts = self._clock() if reported_ts is None else reported_ts
@@ -97,7 +101,9 @@ class ActivityLog:
         for attempt in range(APPEND_ATTEMPTS):
             try:
                 with self._engine.begin() as conn:
-                    rows = _changes(self._latest(conn, device_id), reported, device_id, device_ts, server_ts)
+                    latest = {slot: row for slot, row in self._latest(conn, device_id).items()
+                              if slot in reported or slot not in keep}
+                    rows = _changes(latest, reported, device_id, device_ts, server_ts)
                     if rows:
                         conn.execute(insert(model_activity), rows)
                     return len(rows)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -180,13 +180,14 @@ class ModelRegistry:
     # -- what ran where
 
     def record_activity(self, device_id: str, models: Mapping[str, ReportedModel], reported_ts: float, *,
-                        from_ts: float | None = None) -> int:
+                        from_ts: float | None = None, keep: Collection[str] = ()) -> int:
         """Appends a row for each slot whose model changed since the device's last row; the count appended.
 
         ``reported_ts`` is the server's time of the report, ``from_ts`` the
-        device's (its heartbeat's ``ts``; default ``reported_ts``).
+        device's (its heartbeat's ``ts``; default ``reported_ts``); slots in
+        ``keep`` are left as they are when not reported (:meth:`ActivityLog.record`).
         """
-        return self.activity.record(device_id, models, reported_ts, from_ts=from_ts)
+        return self.activity.record(device_id, models, reported_ts, from_ts=from_ts, keep=keep)
 
     def running_at(self, device_id: str, ts: float) -> list[ActiveModel]:
         """What each slot of ``device_id`` was running at device time ``ts``, with its lineage (by slot)."""

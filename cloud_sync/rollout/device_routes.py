@@ -34,11 +34,9 @@ SHA256_HEADER = "X-SiteGuard-Package-Sha256"
 
 
 def register(api: ApiRegistry[Role]) -> None:
-    """The routes on the device registry, and their bodies in the OpenAPI document's table of device bodies
-    (the GETs are signed over an empty body; the document has no way yet to say "no body")."""
-    DEVICE_BODIES.update({DEVICE_API + REPORT: ("application/json", DeviceReport),
-                          DEVICE_API + DESIRED: ("application/octet-stream", None),
-                          DEVICE_API + PACKAGE: ("application/octet-stream", None)})
+    """The routes on the device registry, and the report's body in the OpenAPI document's table of device
+    bodies (the GETs have none: they are signed over an empty body)."""
+    DEVICE_BODIES[DEVICE_API + REPORT] = ("application/json", DeviceReport)
     api.route("GET", DESIRED, role=None, summary="What the device should run, per slot", tag="devices",
               response=DesiredState, errors=DEVICE_ERRORS)(get_desired)
     api.route("GET", PACKAGE, role=None, summary="A package archive (Range resumes)", tag="devices",

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from cloud_sync.contract import batch
 from cloud_sync.contract.batch import Batch, BatchError, Receipt
+from cloud_sync.contract.rollout import SLOTS
 from cloud_sync.ingest import DeviceRef
 from cloud_sync.registry.device_auth import DeviceAuthError
 from cloud_sync.registry.devices import Device
@@ -73,7 +74,7 @@ async def post_heartbeat(request: web.Request, device_id: str) -> HeartbeatAck:
                                                   for e in exc.errors()]) from None
     server_ts = await asyncio.to_thread(request.app[HEARTBEATS].record, device.id, heartbeat)
     await asyncio.to_thread(request.app[MODEL_REGISTRY].record_activity, device.id, heartbeat.models, server_ts,
-                            from_ts=heartbeat.ts)
+                            from_ts=heartbeat.ts, keep=SLOTS)  # the update reports own those
     return HeartbeatAck(server_ts=server_ts)
 
 

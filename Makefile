@@ -25,8 +25,12 @@ endef
 system-deps:
 	$(call apt_install,$(APT_PACKAGES))
 
+# tests/k3s render the k3s/ overlays with kubectl; Debian's own package is kubernetes-client (its 1.20
+# kustomize predates what the overlays use, and those tests then skip saying so)
 test-deps:
 	$(call apt_install,$(TEST_APT_PACKAGES))
+	@command -v kubectl >/dev/null 2>&1 || { echo "installing system packages: kubernetes-client"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq kubernetes-client; }
 
 # bench/peer_nodered.py installs Node-RED 4 with npm into .bench-cache/ (npm from apt where absent)
 bench-deps:

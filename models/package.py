@@ -15,6 +15,10 @@ import json
 import shutil
 import tarfile
 import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -74,6 +78,20 @@ class Artifact(_Strict):
     )
 
 
+class ArtifactCheck(_Strict):
+    """How one compiled artifact measured against the float model it came from, on the held-out set.
+
+    Written by the build (:mod:`models.build`) so the signature covers the
+    claim that the file on the device is as good as the model that was gated.
+    """
+
+    recall: float = Field(description="risk: recall on confirmed alarms; detection: recall over all classes")
+    recall_by_class: dict[str, float] = Field(default_factory=dict, description="detection: recall per class")
+    reference_recall: float = Field(description="the float model's recall on the same set")
+    max_deviation: float = Field(description="largest output difference from the float model (scores, boxes)")
+    margin: float = Field(description="the most recall (overall and per class) the artifact may lose")
+
+
 class Manifest(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     version: str
@@ -89,6 +107,10 @@ class Manifest(_Strict):
     training_run_id: str | None = None
     created: str | None = None
     artifacts: tuple[Artifact, ...] = Field(min_length=1)
+    checks: dict[str, ArtifactCheck] = Field(
+        default_factory=dict, description="artifact path -> its measured agreement with the float model")
+    device_builds: tuple[str, ...] = Field(
+        (), description="target profiles whose TensorRT engine the device builds from the ONNX artifact and caches")
 
     def canonical(self) -> bytes:
         """The bytes the signature covers: sorted keys, no whitespace, UTF-8."""
@@ -106,7 +128,7 @@ class Manifest(_Strict):
         return None
 
 
-_ADDED_LATER = frozenset({"features"})
+_ADDED_LATER = frozenset({"features", "checks", "device_builds"})
 
 
 def canonical_json(data: object) -> bytes:
@@ -138,14 +160,37 @@ class ModelPackage:
         return {"model": self.manifest.name, "version": self.manifest.version}
 
 
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    """A public key a device trusts, and when it stops trusting it.
+
+    ``retired_after`` (Unix seconds, None: never) lets keys rotate without
+    stranding devices: the site file lists the old key with a date and the new
+    one beside it; until the date packages signed by either load, after it only
+    the new key's do.
+    """
+
+    public: bytes
+    retired_after: float | None = None
+
+    def retired(self, at_ts: float) -> bool:
+        return self.retired_after is not None and at_ts > self.retired_after
+
+
+TrustedKeys = Mapping[str, bytes | TrustedKey]
+"""Key id -> raw 32-byte Ed25519 public key, or a :class:`TrustedKey` with a retirement date."""
+
+
 def load_package(
-    path: str | Path, *, trusted_keys: dict[str, bytes] | None = None, require_signature: bool = True
+    path: str | Path, *, trusted_keys: TrustedKeys | None = None, require_signature: bool = True,
+    at_ts: float | None = None,
 ) -> ModelPackage:
     """Open and verify a package directory or ``.tar`` archive.
 
     Every listed artifact must exist with its sha256; with ``trusted_keys``
-    (key id -> raw Ed25519 public key), ``manifest.sig`` must verify under one
-    of them. Raises :class:`PackageError` naming what is wrong.
+    (key id -> raw Ed25519 public key or :class:`TrustedKey`), ``manifest.sig``
+    must verify under one of them that is not retired at ``at_ts`` (default:
+    now). Raises :class:`PackageError` naming what is wrong.
     """
     root = Path(path)
     if root.is_file() and tarfile.is_tarfile(root):
@@ -161,7 +206,9 @@ def load_package(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "<root>"
         raise PackageError(f"{path}: invalid manifest: {where}: {first['msg']}") from None
-    signed_by = _check_signature(root, manifest, trusted_keys, require_signature and trusted_keys is not None)
+    keys = trust(trusted_keys) if trusted_keys is not None else None
+    signed_by = _check_signature(root, manifest, keys, require_signature and trusted_keys is not None,
+                                 time.time() if at_ts is None else at_ts)
     for art in manifest.artifacts:
         file = root / art.path
         if not file.resolve().is_relative_to(root.resolve()):
@@ -173,7 +220,13 @@ def load_package(
     return ModelPackage(root, manifest, signed_by)
 
 
-def _check_signature(root: Path, manifest: Manifest, keys: dict[str, bytes] | None, required: bool) -> str | None:
+def trust(keys: TrustedKeys) -> dict[str, TrustedKey]:
+    """Either form of trusted keys as :class:`TrustedKey` values (a plain key never retires)."""
+    return {k: v if isinstance(v, TrustedKey) else TrustedKey(bytes(v)) for k, v in keys.items()}
+
+
+def _check_signature(root: Path, manifest: Manifest, keys: dict[str, TrustedKey] | None, required: bool,
+                     at_ts: float) -> str | None:
     sig_file = root / SIGNATURE
     if not sig_file.exists():
         if required:
@@ -185,13 +238,22 @@ def _check_signature(root: Path, manifest: Manifest, keys: dict[str, bytes] | No
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     signature = sig_file.read_bytes()
-    for key_id, raw_key in keys.items():
+    retired: list[str] = []
+    for key_id, key in keys.items():
         try:
-            Ed25519PublicKey.from_public_bytes(raw_key).verify(signature, manifest.canonical())
-            return key_id
+            Ed25519PublicKey.from_public_bytes(key.public).verify(signature, manifest.canonical())
         except (InvalidSignature, ValueError):
             continue
+        if not key.retired(at_ts):
+            return key_id
+        retired.append(f"{key_id} (retired after {_iso(key.retired_after)})")  # type: ignore[arg-type]
+    if retired:
+        raise PackageError(f"{root}: signed only by retired keys: {', '.join(retired)}")
     raise PackageError(f"{root}: signature does not verify under any trusted key")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def sign_package(root: Path, private_key_raw: bytes) -> None:

@@ -3,9 +3,13 @@
 - **preprocessing**: every accepted or corrected hard example
   (:mod:`cloud_sync.labels`), decoded; too few stop the run.
 - **training**: :func:`models.camera.finetune.fine_tune` from the registry's
-  ``champion`` of the model (else the shipped default), which also scores
-  base and new (int8, as a Raspberry Pi runs it) on held-out labelled frames
-  and a rendered set, and writes the package, signed only if it passed.
+  ``champion`` of the model (else the shipped default), which builds the
+  artifacts per target profile of the devices it will run on (the pipeline's
+  ``profiles``, else those of the registered devices: :mod:`models.build`),
+  checks each against the float model (a refused int8, or a profile left
+  with nothing it runs, ends the run with the reason), scores base and new
+  (int8, as a Raspberry Pi runs it) on held-out labelled frames and a
+  rendered set, and writes the package, signed only if it passed.
 - **evaluating**: its gate: a new model worse than its base on either set
   ends the run with the reasons (retrying cannot change them).
 - **packaging**: the signed package registered and aliased ``candidate``.
@@ -29,9 +33,11 @@ from cloud_sync.model_registry.config import RegistryConfig
 from cloud_sync.training.context import RunContext
 from cloud_sync.training.errors import StepRefused
 from cloud_sync.training.kinds import register_kind
+from models.build.targets import PROFILES, BuildTarget, target_for
+from models.camera.build import BUILD_MARGIN
 from models.package import load_package
 
-from .risk import CANDIDATE, CHAMPION
+from .risk import CANDIDATE, CHAMPION, target_profiles
 
 SHIPPED = Path(str(resources.files("models"))) / "camera" / "default"
 
@@ -44,6 +50,11 @@ class CameraOptions(BaseModel):
     rendered_images: int = Field(64, ge=8, le=2000, description="rendered scenes checked beside the held-out frames")
     seed: int = 0
     compiled: bool = Field(True, description="False: eager steps, quicker for a tiny run")
+    profiles: list[str] | None = Field(
+        None, description=f"target profiles to build for ({', '.join(PROFILES)}); none: those of the registered "
+        "devices")
+    build_recall_margin: float = Field(BUILD_MARGIN, ge=0, lt=0.5, description="the most recall (overall and per "
+                                       "class) a compiled artifact may lose against the float model")
 
 
 def preprocessing(ctx: RunContext) -> None:
@@ -84,10 +95,12 @@ def training(ctx: RunContext) -> None:
         base_dir, ctx.scratch["frames"], epochs=options.epochs, seed=options.seed, out_dir=ctx.work_dir / "package",
         signing_key=config.signing_key, version=f"{base.version}+ft{ctx.job_id}", parent_version=base.version,
         run_id=f"job-{ctx.job_id}", progress=ctx.progress, rendered_images=options.rendered_images,
-        compiled=options.compiled)
+        compiled=options.compiled, targets=_targets(ctx, options), build_margin=options.build_recall_margin)
     ctx.scratch["result"] = result
-    ctx.metrics.update(base=result.metrics_base, new=result.metrics_new, gate={"passed": result.gate_passed,
-                                                                              "reasons": list(result.reasons)})
+    ctx.metrics.update(base=result.metrics_base, new=result.metrics_new, build=result.build,
+                       gate={"passed": result.gate_passed, "reasons": list(result.reasons)})
+    if refused := [r for r in result.reasons if r.startswith("build: ")]:
+        raise StepRefused("; ".join(refused))
 
 
 def evaluating(ctx: RunContext) -> None:
@@ -108,6 +121,13 @@ def packaging(ctx: RunContext) -> None:
     registry.set_alias(options.model_name, CANDIDATE, registered.version, by=f"training job {ctx.job_id}")
     ctx.result.update(model=registered.name, version=registered.version, alias=CANDIDATE)
     ctx.log(f"registered {registered.name} {registered.version} as {CANDIDATE}")
+
+
+def _targets(ctx: RunContext, options: CameraOptions) -> list[BuildTarget]:
+    """The pipeline's profiles, else one per kind of registered device, else a Raspberry Pi and an x86 box."""
+    return target_profiles(ctx.engine, options.profiles, PROFILES, lambda hw: target_for(
+        hw.cpu_arch, hw.accelerator, hw.runtimes.model_dump(), hw.gpu_compute_capability),
+        [PROFILES["pi4"], PROFILES["x86"]])
 
 
 KIND = register_kind("camera", {"preprocessing": preprocessing, "training": training, "evaluating": evaluating,

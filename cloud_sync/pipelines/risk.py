@@ -12,7 +12,12 @@ Steps, each a job state the console shows:
 - **evaluating**: the gate, on the held-out set, against the registry's
   ``champion`` (overall and per segment; never lower recall on confirmed
   alarms for any alarm kind).
-- **packaging**: ONNX always and TFLite where a profile runs it, the compiled
+- **packaging**: the build per target profile (:mod:`models.build`: ONNX
+  always; TFLite fp32 and int8, calibrated on the training split, where a
+  profile runs TFLite), every artifact checked against the float pipeline on
+  the held-out split (scores within tolerance, recall on confirmed alarms
+  within ``build_recall_margin``) and a refused one left out with its reason;
+  a profile left with nothing it can run stops the run. Then the compiled
   artifacts' own metrics in the manifest, a compatibility and load test per
   target profile, signed, registered, and aliased ``candidate``.
 
@@ -22,9 +27,10 @@ A refused gate or failed validation ends the run at once with the reason
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Protocol, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +43,8 @@ from cloud_sync.registry.tables import devices
 from cloud_sync.training.context import RunContext
 from cloud_sync.training.errors import StepRefused
 from cloud_sync.training.kinds import register_kind
+from models.build.builder import BuildRefused
+from models.build.check import DEFAULT_MARGIN
 from models.package import load_package
 from models.risk.candidates import RECALL_FLOOR, cross_validate_candidates
 from models.risk.compat import check_artifact
@@ -46,7 +54,7 @@ from models.risk.export import export_onnx, export_tflite
 from models.risk.export_spec import ExportError
 from models.risk.features import FEATURES
 from models.risk.gates import validate_candidate
-from models.risk.packaging import package_risk_model
+from models.risk.packaging import build_risk_package
 from models.risk.pipeline import ALGORITHMS, Algorithm, PipelineOptions, fit_pipeline
 from models.risk.recommend import MeasuredCost, Weights, recommend
 from models.risk.targets import PROFILES, TargetProfile, profile_for
@@ -54,6 +62,14 @@ from models.risk.targets import PROFILES, TargetProfile, profile_for
 from . import risk_data
 
 CHAMPION, CANDIDATE = "champion", "candidate"
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Named)
 
 
 class RiskOptions(BaseModel):
@@ -77,6 +93,9 @@ class RiskOptions(BaseModel):
                                 "a candidate must reach (cross-validated, then on the held-out split)")
     gate_min_segment: int = Field(30, ge=1)
     gate_tolerance: float = Field(0.02, ge=0, le=0.5)
+    build_recall_margin: float = Field(DEFAULT_MARGIN, ge=0, lt=0.5, description="the most recall on confirmed "
+                                       "alarms a compiled artifact may lose against the float pipeline on the "
+                                       "held-out split before its build is refused")
     seed: int = 0
     drill_shuffle_labels: bool = Field(False, description="a drill: shuffle the training split's labels (the held-out "
                                        "split keeps the true ones) to prove the gate stops a worse model")
@@ -173,11 +192,19 @@ def packaging(ctx: RunContext) -> None:
     version = f"{int(ctx.clock())}.{ctx.job_id}"
     metrics = {"threshold": float(ctx.scratch["threshold"]),
                **{k: float(v) for k, v in ctx.metrics["gate"]["overall"]["candidate"].items()}}
-    ctx.progress(0.1, "exporting and signing")
-    package = package_risk_model(
-        ctx.scratch["pipeline"], len(FEATURES), FEATURES, ctx.work_dir / "package", name=options.model_name,
-        version=version, parent_version=ctx.parent_version, run_id=f"job-{ctx.job_id}", metrics=metrics,
-        signing_key=config.signing_key, profiles=profiles, holdout=(holdout.X, holdout.y))
+    ctx.progress(0.1, f"building for {', '.join(p.name for p in profiles)}, checking each artifact, signing")
+    try:
+        package, report = build_risk_package(
+            ctx.scratch["pipeline"], len(FEATURES), FEATURES, ctx.work_dir / "package", name=options.model_name,
+            version=version, parent_version=ctx.parent_version, run_id=f"job-{ctx.job_id}", metrics=metrics,
+            signing_key=config.signing_key, profiles=profiles, holdout=(holdout.X, holdout.y),
+            threshold=float(ctx.scratch["threshold"]), calibration=ctx.scratch["train"].X,
+            recall_margin=options.build_recall_margin)
+    except BuildRefused as exc:
+        raise StepRefused(f"build: {exc}") from None
+    ctx.metrics["build"] = report.as_metrics()
+    for refused in report.refused:
+        ctx.log(f"build refused (the other artifacts ship): {refused.reason}", "warning")
     reports = _compat(package, profiles, ctx.scratch["pipeline"], holdout.X, ctx)
     ctx.metrics["compat"] = reports
     if failed := {p: r["reasons"] for p, r in reports.items() if not r["passed"]}:
@@ -232,19 +259,25 @@ def _split(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Ex
 
 
 def _profiles(engine: Engine, options: RiskOptions) -> list[TargetProfile]:
-    if options.profiles:
-        unknown = [p for p in options.profiles if p not in PROFILES]
+    return target_profiles(engine, options.profiles, PROFILES, lambda hw: profile_for(
+        hw.cpu_arch, hw.accelerator, hw.runtimes.model_dump(), hw.memory_mb), [PROFILES["x86"]])
+
+
+def target_profiles(engine: Engine, names: list[str] | None, known: Mapping[str, P],
+                    of_device: Callable[[HardwareProfile], P], default: list[P]) -> list[P]:
+    """The profiles ``names`` asks for, else one per kind of registered device (first of each name), else ``default``."""
+    if names:
+        unknown = [p for p in names if p not in known]
         if unknown:
-            raise StepRefused(f"options: unknown target profiles {unknown} (known: {', '.join(PROFILES)})")
-        return [PROFILES[p] for p in options.profiles]
+            raise StepRefused(f"options: unknown target profiles {unknown} (known: {', '.join(known)})")
+        return [known[p] for p in names]
     with engine.connect() as conn:
         stored = conn.execute(devices.select().where(devices.c.decommissioned_ts.is_(None))).mappings().all()
-    found: dict[str, TargetProfile] = {}
+    found: dict[str, P] = {}
     for row in stored:
-        hw = HardwareProfile.model_validate(row["profile"])
-        profile = profile_for(hw.cpu_arch, hw.accelerator, hw.runtimes.model_dump(), hw.memory_mb)
+        profile = of_device(HardwareProfile.model_validate(row["profile"]))
         found.setdefault(profile.name, profile)
-    return list(found.values()) or [PROFILES["x86"]]
+    return list(found.values()) or default
 
 
 def _costs(pipeline: Any, folder: Path, profiles: list[TargetProfile]) -> dict[str, MeasuredCost]:

@@ -9,14 +9,16 @@ naming the key, instead of silently placing people in the wrong zone.
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, time
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from edge_runtime.geometry import fit_homography
+from models.package import TrustedKey
 
 from .base import ConfigError, Id, StrictModel
 from .zones import SimplePolygon
@@ -152,6 +154,19 @@ class CameraConfig(StrictModel):
         return shipped if shipped.exists() else self.model
 
 
+class TrustedKeySpec(StrictModel):
+    """A model signing key with a retirement date: how keys rotate without stranding a device."""
+
+    key: str = Field(description="Raw Ed25519 public key as 64 hex characters")
+    retired_after: datetime | None = Field(
+        None, description="Packages signed by this key are refused after this time (a bare date: 00:00 UTC of that "
+        "day; no zone: UTC); none: never retired")
+
+    def trusted(self) -> TrustedKey:
+        ts = None if self.retired_after is None else self.retired_after.timestamp()
+        return TrustedKey(bytes.fromhex(self.key), ts)
+
+
 class VisionSettings(StrictModel):
     """Settings shared by every camera: snapshots, model trust and worker supervision."""
 
@@ -160,8 +175,9 @@ class VisionSettings(StrictModel):
     snapshot_interval_s: float = Field(
         5.0, ge=0, description="At most one snapshot per camera and reason (alarm, hard example) per this period"
     )
-    trusted_keys: dict[str, str] = Field(
-        default_factory=dict, description="Model signing keys: key id -> raw Ed25519 public key as 64 hex characters"
+    trusted_keys: dict[str, str | TrustedKeySpec] = Field(
+        default_factory=dict, description="Model signing keys: key id -> raw Ed25519 public key as 64 hex characters, "
+        "or {key, retired_after} for a key being rotated out"
     )
     require_signature: bool = Field(
         True, description="With trusted_keys set, refuse model packages not signed by one of them"
@@ -182,14 +198,59 @@ class VisionSettings(StrictModel):
         "the daemon wakes for a sensor frame; 'normal' shares it by niceness only",
     )
 
-    @field_validator("trusted_keys")
+    @field_validator("trusted_keys", mode="before")
     @classmethod
-    def _keys(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = [k for k, key in v.items() if not _HEX_KEY.match(key)]
-        if bad:
-            raise ValueError(f"not 64 hex characters (a raw Ed25519 public key): {', '.join(bad)}")
-        return v
+    def _keys(cls, v: Any) -> Any:
+        """Each key checked here so a bad one is named (``vision.trusted_keys.<id>``), whichever form it has."""
+        if not isinstance(v, dict):
+            return v  # pydantic's own "not a dict" error
+        problems: list[tuple[str, str]] = []
+        out: dict[str, str | TrustedKeySpec] = {}
+        for key_id, value in v.items():
+            try:
+                out[key_id] = _trusted_key(value)
+            except ValueError as exc:
+                problems.append((str(key_id), str(exc)))
+        if problems:
+            raise ConfigError(problems)
+        return out
 
-    def keys(self) -> dict[str, bytes] | None:
-        """Trusted keys as raw bytes for models.package (None when none are configured)."""
-        return {k: bytes.fromhex(v) for k, v in self.trusted_keys.items()} or None
+    def keys(self) -> dict[str, TrustedKey] | None:
+        """Trusted keys for models.package, each with its retirement time (None when none are configured)."""
+        return {k: v.trusted() if isinstance(v, TrustedKeySpec) else TrustedKey(bytes.fromhex(v))
+                for k, v in self.trusted_keys.items()} or None
+
+
+def _trusted_key(value: Any) -> str | TrustedKeySpec:
+    """A ``"hex"`` key or a ``{key, retired_after}`` mapping, checked; ValueError says what is wrong."""
+    if isinstance(value, TrustedKeySpec):
+        return value
+    if isinstance(value, str):
+        if not _HEX_KEY.match(value):
+            raise ValueError("not 64 hex characters (a raw Ed25519 public key)")
+        return value
+    if not isinstance(value, dict):
+        raise ValueError("want 64 hex characters, or a mapping with key and retired_after")
+    unknown = sorted(set(value) - {"key", "retired_after"})
+    if unknown or "key" not in value:
+        raise ValueError(f"want a mapping with key and retired_after (unknown: {unknown})" if unknown
+                         else "the mapping has no key")
+    if not isinstance(value["key"], str) or not _HEX_KEY.match(value["key"]):
+        raise ValueError("key: not 64 hex characters (a raw Ed25519 public key)")
+    return TrustedKeySpec(key=value["key"], retired_after=_when(value.get("retired_after")))
+
+
+def _when(value: Any) -> datetime | None:
+    """YAML's date or datetime, or an ISO 8601 string, as an aware datetime (UTC unless it says otherwise)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if "T" in value or " " in value.strip() else date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"retired_after: {value!r} is not an ISO 8601 date or time") from None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0, 0), UTC)
+    raise ValueError(f"retired_after: want a date or time, got {type(value).__name__}")

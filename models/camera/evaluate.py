@@ -6,7 +6,7 @@ exported artifact run through the runtime path) is the caller's business.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,7 @@ class Scores:
     recall: float
     images: int
     objects: int
+    recall_by_label: dict[str, float] = field(default_factory=dict)  # at the threshold; labels the split has
 
     def as_metrics(self, suffix: str) -> dict[str, float]:
         """Flat manifest metrics, e.g. ``map50_int8``, ``ap50_no_helmet_int8``, ``precision_int8``."""
@@ -62,6 +63,7 @@ def score(
 ) -> Scores:
     """Greedy matching by descending score per label (VOC style), all-point interpolated AP."""
     ap: dict[str, float] = {}
+    recall_by_label: dict[str, float] = {}
     tp_at, det_at, objects = 0, 0, 0
     for label in labels:
         gts = [np.array([b.as_tuple() for b in boxes if b.label == label], np.float32).reshape(-1, 4)
@@ -84,6 +86,8 @@ def score(
         scores = np.array([s for s, _, _ in dets], np.float32)
         ap[label] = _average_precision(hits, n_gt) if n_gt else float("nan")
         confident = scores >= conf_threshold
+        if n_gt:
+            recall_by_label[label] = int(hits[confident].sum()) / n_gt
         tp_at += int(hits[confident].sum())
         det_at += int(confident.sum())
         objects += n_gt
@@ -95,6 +99,7 @@ def score(
         recall=tp_at / objects if objects else 0.0,
         images=len(truth),
         objects=objects,
+        recall_by_label=recall_by_label,
     )
 
 

@@ -13,7 +13,13 @@ frames people labelled. The steps, each reported through ``progress``:
    learning rate, on the training frames and as many rendered scenes
    (rehearsal: hard examples alone pull the model towards their few
    situations and it forgets the rest);
-4. the same three artifacts as :mod:`.train` (TFLite fp32 and int8, ONNX);
+4. the build per target profile (:mod:`models.build`; by default the same
+   three artifacts as :mod:`.train`: ONNX, TFLite fp32 and int8), each
+   artifact checked against the float model on the held-out frames and the
+   rendered set (detections found again, recall overall and per class within
+   the build margin); a refused artifact is left out, and a refused int8 or a
+   profile left with nothing it runs refuses the candidate (the gate below
+   measures int8);
 5. base and new, each as its int8 TFLite through the edge's runtime path
    (what a Raspberry Pi runs), scored on both sets by :mod:`.evaluate`;
 6. the gate: on neither set may the new model's mAP@0.5 or recall fall below
@@ -28,7 +34,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,8 +42,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
 
 import numpy as np
 
+from models.build.builder import BuildReport, build
+from models.build.targets import PROFILES, BuildTarget
 from models.package import ModelPackage, load_package, write_manifest
 
+from .build import BUILD_MARGIN, CameraFamily
 from .dataset import Split, render_split, training_arrays
 from .evaluate import Scores, detect_all, score
 from .packaging import Exported, build_manifest, draft, finish
@@ -88,7 +97,8 @@ class FineTuneResult:
     metrics_base: dict[str, float]
     metrics_new: dict[str, float]
     gate_passed: bool
-    reasons: tuple[str, ...]  # why the gate refused; empty when it passed
+    reasons: tuple[str, ...]  # why the gate (or the build) refused; empty when it passed
+    build: dict[str, object] = field(default_factory=dict)  # BuildReport.as_metrics(): every artifact's numbers
 
 
 SETS = {"rendered": "", "hard": "hard_"}
@@ -114,12 +124,16 @@ def fine_tune(
     learning_rate: float = LEARNING_RATE,
     gate: GateConfig = GateConfig(),
     compiled: bool = True,
+    targets: Sequence[BuildTarget] = (PROFILES["pi4"], PROFILES["x86"]),
+    build_margin: float = BUILD_MARGIN,
 ) -> FineTuneResult:
     """Fine-tune the package at ``base_package_dir`` on ``frames`` into ``out_dir`` (see the module docstring).
 
     ``parent_version`` must be the base's version (None: take it from the
     base). ``compiled=False`` runs eager steps: faster for a run of a few
-    steps, slower for a real one.
+    steps, slower for a real one. ``targets``: the profiles of the devices
+    it will run on (the build per profile); ``build_margin``: the recall an
+    artifact may lose against the float model.
     """
     import tensorflow as tf
     from absl import logging as absl_logging
@@ -155,10 +169,19 @@ def fine_tune(
     fit(model, train_arrays, training_arrays(held, size, grid), grid,
         FitConfig(epochs=epochs, learning_rate=learning_rate, seed=seed, compiled=compiled), report)
     train_seconds = time.perf_counter() - started
-    progress(0.7, "exporting TFLite fp32, TFLite int8 and ONNX")
-    exported = _export(model, out, train_arrays[0][:CALIBRATION_IMAGES])
-    manifest = build_manifest(out, exported, input_size=size, rows=grid.size, version=version, run_id=run_id)
-    manifest = manifest.model_copy(update={"parent_version": parent, "decoder": base.manifest.decoder})
+    if not any(t.tflite for t in targets):
+        targets = (*targets, PROFILES["pi4"])  # the gate below measures the int8 TFLite a Pi runs
+    progress(0.7, f"building for {', '.join(t.name for t in targets)} and checking each artifact")
+    report = _build(model, base, out, sets, train_arrays[0][:CALIBRATION_IMAGES], targets, build_margin)
+    if refusals := _build_reasons(report):
+        progress(1.0, "refused at build, nothing signed: " + "; ".join(refusals))
+        return FineTuneResult(out, {}, {}, False, tuple(refusals), report.as_metrics())
+    manifest = build_manifest(out, [Exported(out / a.path, a.format, a.precision, a.quantization)
+                                    for a in report.artifacts()], input_size=size, rows=grid.size, version=version,
+                              run_id=run_id)
+    manifest = manifest.model_copy(update={"parent_version": parent, "decoder": base.manifest.decoder,
+                                           "artifacts": report.artifacts(), "checks": report.checks(),
+                                           "device_builds": tuple(report.device_builds)})
     progress(0.8, "evaluating base and new (int8) on the held-out frames and the rendered set")
     threshold = base.manifest.decoder.conf_threshold  # type: ignore[union-attr]  # _check_base: it has one
     metrics_base = evaluate_int8(base, sets, threshold)
@@ -173,7 +196,7 @@ def fine_tune(
     else:
         finish(out, manifest, metrics, signing_key)
         progress(1.0, f"{manifest.name} {version} (parent {parent}) packaged and signed in {out}")
-    return FineTuneResult(out, metrics_base, metrics_new, not reasons, tuple(reasons))
+    return FineTuneResult(out, metrics_base, metrics_new, not reasons, tuple(reasons), report.as_metrics())
 
 
 def to_split(frames: Sequence[LabelledFrame], name: str = "labelled") -> Split:
@@ -274,14 +297,21 @@ def _concat(*parts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
 
-def _export(model: keras.Model, out: Path, calibration: np.ndarray) -> list[Exported]:
-    """The three artifacts of :mod:`.train`, from one frozen serving function."""
-    from .export import export_onnx, export_tflite_fp32, export_tflite_int8, serving_function
+def _build(model: keras.Model, base: ModelPackage, out: Path, sets: dict[str, Split], calibration: np.ndarray,
+           targets: Sequence[BuildTarget], margin: float) -> BuildReport:
+    """The artifacts ``targets`` need, from one frozen serving function, each checked on both sets together."""
+    from .export import serving_function
     from .model import build_exportable
 
     frozen = serving_function(build_exportable(model))
-    return [
-        export_tflite_fp32(frozen, out / "model_fp32.tflite"),
-        export_tflite_int8(frozen, out / "model_int8.tflite", calibration),
-        export_onnx(frozen, out / "model.onnx"),
-    ]
+    held_out = Split("build_check", [f for s in sets.values() for f in s.frames], [b for s in sets.values() for b in s.boxes])
+    return build(CameraFamily(frozen, base.manifest, out, held_out, calibration), targets, out, margin=margin)
+
+
+def _build_reasons(report: BuildReport) -> list[str]:
+    """Why the candidate cannot go on: a profile with nothing it runs, or no int8 for the gate to measure."""
+    reasons = [f"build: profile {name}: " + " / ".join(r.reason for r in refused) for name, refused
+               in report.uncovered().items()]
+    if not any(a.format == "tflite" and a.precision == "int8" for a in report.artifacts()):
+        reasons += [f"build: {r.reason}" for r in report.refused if r.format == "tflite" and r.precision == "int8"]
+    return reasons

@@ -17,7 +17,7 @@ from edge_runtime.vision.model_runner import ModelRunner
 from edge_runtime.vision.preprocess import LetterboxTransform, Preprocessor
 from models.package import Artifact, ModelPackage, Preprocessing, TensorSpec
 
-BACKEND_FOR_FORMAT: dict[str, str] = {"tflite": "litert", "onnx": "onnxruntime"}
+BACKEND_FOR_FORMAT: dict[str, str] = {"tflite": "litert", "onnx": "onnxruntime", "tensorrt": "tensorrt"}
 MAP_CONF_THRESHOLD = 0.05
 """Decoder threshold while measuring mAP, which integrates over all operating points."""
 
@@ -44,7 +44,8 @@ def open_runner(package: ModelPackage, artifact: Artifact, *, conf_threshold: fl
         manifest = manifest.model_copy(update={"decoder": decoder})
     view = ModelPackage(package.root, manifest, package.signed_by)
     key = f"{BACKEND_FOR_FORMAT[artifact.format]}:{artifact.precision}"
-    return ModelRunner.from_package(view, backend=key, config={"num_threads": 2})
+    config = None if artifact.format == "tensorrt" else {"num_threads": 2}  # TensorRT has no thread setting
+    return ModelRunner.from_package(view, backend=key, config=config)
 
 
 def detector(runner: ModelRunner) -> Detector:

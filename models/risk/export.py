@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (IterativeImputer is importable after it)
 from sklearn.feature_selection import RFE, SelectFromModel, SelectKBest, VarianceThreshold
@@ -159,16 +160,18 @@ def _class_probabilities(graph: object) -> str:
     return graph.output[1].name  # type: ignore[attr-defined]
 
 
-def export_tflite(pipeline: Pipeline, n_features: int, path: Path) -> Path:
-    """Write the same maths as a float32 TFLite model (same tensor names and shapes as the ONNX one).
+def export_tflite(pipeline: Pipeline, n_features: int, path: Path, calibration: np.ndarray | None = None) -> Path:
+    """Write the same maths as a TFLite model (same tensor names and shapes as the ONNX one).
 
-    Raises :class:`ExportError` for steps without a tensor form (KNN and
-    iterative imputers, oversized tree ensembles): such pipelines ship ONNX only.
+    Float32, or int8 calibrated on ``calibration`` (training rows; see
+    :func:`.tflite_graph.convert`). Raises :class:`ExportError` for steps
+    without a tensor form (KNN and iterative imputers, oversized tree
+    ensembles): such pipelines ship ONNX only.
     """
     steps = fitted_steps(pipeline, n_features)
     from . import tflite_graph  # TensorFlow loads only when a TFLite artifact is wanted
 
-    flatbuffer = tflite_graph.convert(steps, n_features)
+    flatbuffer = tflite_graph.convert(steps, n_features, calibration)
     path = Path(path)
     path.write_bytes(flatbuffer)
     return path

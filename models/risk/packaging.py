@@ -1,11 +1,16 @@
 """A fitted risk pipeline as a signed model package: artifacts, manifest, metrics of the compiled artifacts.
 
-The accuracy a package claims is the accuracy of the files it ships: every
-artifact is run on the holdout in its own runtime and its average precision
-and ROC AUC go into the manifest next to the float model's, and the
-signature covers them. An artifact that disagrees with the float model
-(:func:`.agreement.disagreement`: a few rows may sit on a tree threshold
-that float32 preprocessing rounds across, no more) fails the packaging. The package is
+The accuracy a package claims is the accuracy of the files it ships: the
+artifacts are built per target profile by :mod:`models.build` (ONNX; TFLite
+fp32 and, with calibration rows, int8 for Raspberry Pi profiles), each run on
+the holdout in its own runtime and checked against the float pipeline —
+scores within tolerance (:func:`.agreement.disagreement` for float
+artifacts: a few rows may sit on a tree threshold that float32 preprocessing
+rounds across, no more) and recall on confirmed alarms within the margin.
+A refused artifact is left out; a profile left with nothing it can run fails
+the packaging (:class:`~models.build.builder.BuildRefused`). Each shipped
+artifact's check and its average precision and ROC AUC go into the manifest
+next to the float model's, and the signature covers them. The package is
 read back with :func:`models.package.load_package` before it is returned, so
 what leaves here verifies.
 """
@@ -19,6 +24,9 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 
+from models.build.builder import BuildReport, build
+from models.build.check import DEFAULT_MARGIN
+from models.build.targets import BuildTarget
 from models.package import (
     MANIFEST,
     SIGNATURE,
@@ -27,22 +35,19 @@ from models.package import (
     ModelPackage,
     TensorSpec,
     load_package,
-    sha256_file,
     sign_package,
     write_manifest,
 )
 from models.signing import PUBLIC_KEY_FILE, key_id, public_key, write_public_key
 
-from .agreement import disagreement
 from .artifact_runtime import open_artifact
-from .export import export_onnx, export_tflite
+from .build import FILES, RiskFamily
 from .export_spec import INPUT_NAME, OUTPUT_NAME, ExportError
 from .targets import TargetProfile
 
-ARTIFACT_FILES = {"onnx": "risk.onnx", "tflite": "risk.tflite"}
 LABELS = ("negative", "positive")
 """Class 0 and class 1; ``probability`` is the positive class's."""
-MEASURED_PREFIXES = ("float.", "onnx.", "tflite.", "holdout.")
+MEASURED_PREFIXES = ("float.", "onnx.", "tflite.", "tflite_int8.", "holdout.")
 """Metric names :func:`holdout_metrics` writes; the caller's metrics may not use them."""
 
 
@@ -53,52 +58,69 @@ class PackagingError(ValueError):
 def package_risk_model(
     pipeline: Pipeline, n_features: int, feature_names: Sequence[str], out_dir: Path, *, name: str, version: str,
     parent_version: str | None, run_id: str, metrics: Mapping[str, float], signing_key: bytes,
-    profiles: Sequence[TargetProfile], holdout: tuple[np.ndarray, np.ndarray],
+    profiles: Sequence[TargetProfile], holdout: tuple[np.ndarray, np.ndarray], threshold: float = 0.5,
+    calibration: np.ndarray | None = None, recall_margin: float = DEFAULT_MARGIN,
 ) -> ModelPackage:
-    """Export, evaluate, describe, sign and verify ``pipeline`` into the empty (or new) ``out_dir``.
+    """Build, evaluate, describe, sign and verify ``pipeline`` into the empty (or new) ``out_dir``.
 
-    ONNX is always written; TFLite when the pipeline has a TFLite form.
-    Raises :class:`ExportError` when a TFLite profile is asked for a
-    pipeline without one, :class:`PackagingError` for bad input or an
-    artifact that disagrees with the pipeline.
+    ``threshold`` is the pipeline's decision threshold (recall is counted at
+    it); ``calibration`` (training rows) adds the int8 TFLite for Raspberry Pi
+    profiles. Raises :class:`ExportError` when a TFLite profile is asked for a
+    pipeline without one, :class:`BuildRefused` when a profile's artifacts
+    were all refused, :class:`PackagingError` for bad input.
     """
+    return build_risk_package(pipeline, n_features, feature_names, out_dir, name=name, version=version,
+                              parent_version=parent_version, run_id=run_id, metrics=metrics, signing_key=signing_key,
+                              profiles=profiles, holdout=holdout, threshold=threshold, calibration=calibration,
+                              recall_margin=recall_margin)[0]
+
+
+def build_risk_package(
+    pipeline: Pipeline, n_features: int, feature_names: Sequence[str], out_dir: Path, *, name: str, version: str,
+    parent_version: str | None, run_id: str, metrics: Mapping[str, float], signing_key: bytes,
+    profiles: Sequence[TargetProfile], holdout: tuple[np.ndarray, np.ndarray], threshold: float = 0.5,
+    calibration: np.ndarray | None = None, recall_margin: float = DEFAULT_MARGIN,
+) -> tuple[ModelPackage, BuildReport]:
+    """:func:`package_risk_model`, with the build's report: what shipped, and what was refused and why."""
     _check_input(n_features, feature_names, out_dir, profiles, holdout, metrics)
     out = Path(out_dir)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _write(pipeline, n_features, tuple(feature_names), out, name=name, version=version,
-                      parent_version=parent_version, run_id=run_id, metrics=metrics, signing_key=signing_key,
-                      profiles=profiles, holdout=holdout)
+        family = RiskFamily(pipeline, n_features, holdout, threshold, calibration)
+        report = build(family, [BuildTarget(p.name, tflite=p.runtime == "tflite") for p in profiles], out,
+                       margin=recall_margin, int8=calibration is not None)
+        _require_every_profile(report)
+        return _write(family, tuple(feature_names), out, report, name=name, version=version,
+                      parent_version=parent_version, run_id=run_id, metrics=metrics, signing_key=signing_key), report
     except BaseException:
-        for leftover in [*ARTIFACT_FILES.values(), MANIFEST, SIGNATURE, PUBLIC_KEY_FILE]:
+        for leftover in [*FILES.values(), MANIFEST, SIGNATURE, PUBLIC_KEY_FILE]:
             (out / leftover).unlink(missing_ok=True)
         if created:
             out.rmdir()
         raise
 
 
-def _write(pipeline: Pipeline, n_features: int, feature_names: tuple[str, ...], out: Path, *, name: str,
-           version: str, parent_version: str | None, run_id: str, metrics: Mapping[str, float], signing_key: bytes,
-           profiles: Sequence[TargetProfile], holdout: tuple[np.ndarray, np.ndarray]) -> ModelPackage:
-    files = {"onnx": export_onnx(pipeline, n_features, out / ARTIFACT_FILES["onnx"])}
-    try:
-        files["tflite"] = export_tflite(pipeline, n_features, out / ARTIFACT_FILES["tflite"])
-    except ExportError as exc:
-        wanting = [p.name for p in profiles if p.runtime == "tflite"]
-        if wanting:
-            raise ExportError(f"profiles {', '.join(wanting)} run TFLite, which this pipeline cannot be: {exc}") from None
+def _require_every_profile(report: BuildReport) -> None:
+    """A Pi profile given a pipeline with no TFLite form is an :class:`ExportError`; any other gap BuildRefused."""
+    uncovered = report.uncovered()
+    if uncovered and all(r.stage == "export" and r.format == "tflite" for refused in uncovered.values() for r in refused):
+        reasons = "; ".join(dict.fromkeys(r.reason for refused in uncovered.values() for r in refused))
+        raise ExportError(f"profiles {', '.join(sorted(uncovered))} run TFLite, which this pipeline cannot be: {reasons}")
+    report.require_every_profile()
+
+
+def _write(family: RiskFamily, feature_names: tuple[str, ...], out: Path, report: BuildReport, *, name: str,
+           version: str, parent_version: str | None, run_id: str, metrics: Mapping[str, float],
+           signing_key: bytes) -> ModelPackage:
     manifest = Manifest(
         name=name, version=version, parent_version=parent_version, task="risk", labels=LABELS,
         features=feature_names,
-        inputs=(TensorSpec(name=INPUT_NAME, shape=(-1, n_features), dtype="float32"),),
+        inputs=(TensorSpec(name=INPUT_NAME, shape=(-1, family.n_features), dtype="float32"),),
         outputs=(TensorSpec(name=OUTPUT_NAME, shape=(-1,), dtype="float32"),),
-        metrics=dict(sorted({**metrics, **holdout_metrics(pipeline, files, holdout)}.items())),
+        metrics=dict(sorted({**metrics, **holdout_metrics(family, out, report.artifacts())}.items())),
         training_run_id=run_id, created=datetime.now(UTC).isoformat(timespec="seconds"),
-        artifacts=tuple(
-            Artifact(path=path.name, format=fmt, precision="fp32", target=_targets(fmt, profiles), sha256=sha256_file(path))
-            for fmt, path in files.items()
-        ),
+        artifacts=report.artifacts(), checks=report.checks(), device_builds=tuple(report.device_builds),
     )
     write_manifest(out, manifest)
     sign_package(out, signing_key)
@@ -107,32 +129,22 @@ def _write(pipeline: Pipeline, n_features: int, feature_names: tuple[str, ...], 
     return load_package(out, trusted_keys={key_id(public): public})
 
 
-def holdout_metrics(
-    pipeline: Pipeline, files: Mapping[str, Path], holdout: tuple[np.ndarray, np.ndarray],
-) -> dict[str, float]:
-    """AP and ROC AUC of the float pipeline and of each artifact in its runtime, and their agreement.
+def holdout_metrics(family: RiskFamily, root: Path, artifacts: Sequence[Artifact]) -> dict[str, float]:
+    """AP and ROC AUC of the float pipeline and of each artifact in its runtime, and their largest difference.
 
-    Keys: ``float.ap``, ``float.auc``, ``<format>.ap``, ``<format>.auc``,
-    ``<format>.max_abs_diff``, ``holdout.rows``, ``holdout.positives``.
+    Keys: ``float.ap``, ``float.auc``, ``<kind>.ap``, ``<kind>.auc``,
+    ``<kind>.max_abs_diff`` (kind ``onnx``, ``tflite`` or ``tflite_int8``),
+    ``holdout.rows``, ``holdout.positives``.
     """
-    x, y = np.asarray(holdout[0], np.float32), np.asarray(holdout[1])
-    reference = pipeline.predict_proba(x)[:, 1]
+    x, y, reference = family.x, family.y, family.scores
     out = {"holdout.rows": float(len(y)), "holdout.positives": float(np.sum(y == 1)),
            "float.ap": float(average_precision_score(y, reference)), "float.auc": float(roc_auc_score(y, reference))}
-    for fmt, path in files.items():
-        scores = open_artifact(path, fmt)(x)  # type: ignore[arg-type]
-        off = np.abs(scores.astype(np.float64) - reference)
-        if problem := disagreement(scores, reference):
-            raise PackagingError(f"{path.name} on the holdout against the pipeline: {problem}")
-        out |= {f"{fmt}.ap": float(average_precision_score(y, scores)), f"{fmt}.auc": float(roc_auc_score(y, scores)),
-                f"{fmt}.max_abs_diff": float(off.max())}
+    for artifact in artifacts:
+        scores = open_artifact(root / artifact.path, artifact.format)(x)  # type: ignore[arg-type]
+        kind = artifact.format if artifact.precision == "fp32" else f"{artifact.format}_{artifact.precision}"
+        out |= {f"{kind}.ap": float(average_precision_score(y, scores)), f"{kind}.auc": float(roc_auc_score(y, scores)),
+                f"{kind}.max_abs_diff": float(np.abs(scores.astype(np.float64) - reference).max())}
     return out
-
-
-def _targets(fmt: str, profiles: Sequence[TargetProfile]) -> str:
-    """The profiles an artifact is for, comma-separated; ``cpu`` (generic) when none runs its format."""
-    names = sorted({p.name for p in profiles if p.runtime == fmt})
-    return ",".join(names) or "cpu"
 
 
 def _check_input(n_features: int, feature_names: Sequence[str], out_dir: Path, profiles: Sequence[TargetProfile],

@@ -190,8 +190,14 @@ def build_steps(steps: list[tuple[str, object]]) -> list[Step]:
     return built
 
 
-def convert(steps: list[tuple[str, object]], n_features: int) -> bytes:
-    """A float32 TFLite flatbuffer: input ``features`` ``[-1, n_features]``, output ``probability`` ``[-1]``."""
+def convert(steps: list[tuple[str, object]], n_features: int, calibration: np.ndarray | None = None) -> bytes:
+    """A TFLite flatbuffer: input ``features`` ``[-1, n_features]``, output ``probability`` ``[-1]``.
+
+    Float32, or with ``calibration`` (training rows) int8 where LiteRT has
+    int8 kernels, ranges calibrated on those rows, float32 in and out (the
+    edge feeds raw feature rows either way). Rows with a missing value are
+    left out of the calibration: NaN has no range.
+    """
     ops = build_steps(steps)
 
     class Scorer(tf.Module):
@@ -204,4 +210,11 @@ def convert(steps: list[tuple[str, object]], n_features: int) -> bytes:
 
     module = Scorer()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
+    if calibration is not None:
+        rows = np.asarray(calibration, np.float32)
+        rows = rows[~np.isnan(rows).any(axis=1)]
+        if not len(rows):
+            raise ExportError("int8: no calibration row without missing values")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([row[None]] for row in rows)
     return converter.convert()

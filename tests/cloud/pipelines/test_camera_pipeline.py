@@ -5,6 +5,7 @@ store's database parts run on PostgreSQL in tests/cloud/test_labels.py."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import time
 
 import cv2
@@ -56,6 +57,11 @@ async def test_labelled_hard_examples_fine_tune_a_signed_candidate(cloud: Cloud,
             job = await wait_done(queue, (await asyncio.to_thread(queue.submit, "camera")).id)
         assert job.state is State.DONE, (job.error, [line.line for line in queue.jobs.logs(job.id)][-5:])
         assert job.metrics["frames"] == FRAMES and job.metrics["gate"]["passed"]
+        built = job.metrics["build"]  # for the registered Jetson (sm87, TensorRT 8.6), plus the Pi the gate measures
+        assert set(built["built"]) == {"model.onnx", "model_fp32.tflite", "model_int8.tflite"} and not built["refused"]
+        assert built["built"]["model.onnx"]["target"] == "jetson-orin"
+        if importlib.util.find_spec("tensorrt") is None:  # no builder here: the Jetson builds its engine and caches it
+            assert built["device_builds"] == ["jetson-orin"] and "tensorrt is not installed" in built["notes"][0]
         config = RegistryConfig.from_env(data_dir)
         candidate = ModelRegistry(cloud.engine, config.store_dir).alias("siteguard-ppe-detector", "candidate")
         assert candidate.parent_version == "1.0.0" and candidate.run_id == f"job-{job.id}"

@@ -79,6 +79,11 @@ async def test_verdicts_train_a_gated_signed_candidate_and_a_worse_drill_is_stop
             assert candidate.data_snapshot_id == job.data_snapshot_id
             package = load_package(registry.package_dir(candidate), trusted_keys=config.trusted_keys)
             assert {a.format for a in package.manifest.artifacts} == {"onnx", "tflite"}
+            built = metrics["build"]  # per profile: ONNX for x86, TFLite fp32 and int8 for pi5, each checked
+            assert {"risk.onnx", "risk.tflite"} <= set(built["built"]) == set(package.manifest.checks)
+            assert set(built["built"]) | set(built["refused"]) == {"risk.onnx", "risk.tflite", "risk_int8.tflite"}
+            assert all(r["reason"].startswith(path) for path, r in built["refused"].items()), built["refused"]
+            assert all(c.recall >= c.reference_recall - c.margin for c in package.manifest.checks.values())
             assert list(package.manifest.features) == list(FEATURES) and "average_precision" in candidate.metrics
 
             # the candidate becomes champion; a drill trained on shuffled labels must not replace it

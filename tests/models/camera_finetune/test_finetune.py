@@ -42,6 +42,9 @@ def test_it_passes_the_gate_and_is_a_signed_package_with_lineage(run: tuple[Fine
     assert package.signed_by == key_id(pub)
     assert (m.version, m.parent_version, m.training_run_id) == ("1.1.0", "1.0.0", "camera-finetune-test")
     assert {(a.format, a.precision) for a in m.artifacts} == {("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32")}
+    assert {(a.format, a.target) for a in m.artifacts} == {("tflite", "pi4"), ("onnx", "x86")}
+    assert set(m.checks) == {a.path for a in m.artifacts} == set(result.build["built"])  # each checked at build
+    assert all(c.recall >= c.reference_recall - c.margin and c.recall_by_class for c in m.checks.values())
     base = load_package(DEFAULT_PACKAGE).manifest
     assert m.decoder == base.decoder and m.labels == base.labels
     for key in ("map50_int8", "recall_int8", "precision", "recall", "hard_map50_int8", "hard_recall_int8",

@@ -36,6 +36,8 @@ from edge_runtime.sync.process import AgentSpec
 from edge_runtime.sync.supervisor import SyncSupervisor
 from edge_runtime.telemetry.ingest_process import IngestSettings
 from edge_runtime.telemetry.supervisor import TelemetryIngestSupervisor
+from edge_runtime.updates.runner import UpdateRunner
+from edge_runtime.updates.slots import ModelSlot
 from firmware_bridge.backoff import Backoff
 from firmware_bridge.readings import Observation
 
@@ -90,6 +92,7 @@ class EdgeDaemon:
         # every alarm scored by the active risk model, off the loop (docs/rollout.md); never quietens one
         self.risk = RiskScorer(config.risk, config.roster(), self.alarms, keys=config.vision.keys,
                                require_signature=config.vision.require_signature, clock=clock)
+        self.updates = UpdateRunner(config, clock=clock)  # docs/rollout.md: opened once the store is migrated
         self.vision: VisionSupervisor | None = None
         if config.cameras:  # docs/cameras.md; OpenCV and the inference runtimes load only with cameras
             self.vision = _build_vision(config, self.bus, self.fusion, self.store, clock)
@@ -142,9 +145,12 @@ class EdgeDaemon:
             self.controller.start()
         self.sensors.start()
         await self.http.start()
-        await self.risk.start()
+        boot = await self.updates.open()  # before any slot loads: after a crash loop, the previous model boots
+        await self.risk.start(boot.get("risk"))
         if self.vision:
             await self.vision.start()
+        slots: dict[str, ModelSlot] = {"risk": self.risk}
+        self.updates.run(slots)
         self._tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
         log.warning(
             "siteguard edge daemon started",
@@ -153,6 +159,7 @@ class EdgeDaemon:
 
     async def stop(self) -> None:
         self._stopping.set()
+        await self.updates.stop()  # first: its slots must outlive it
         if self.vision:
             await self.vision.stop()
         for t in self._tasks:
@@ -260,6 +267,7 @@ class EdgeDaemon:
             "load": {"shedding": any(q.shedding for q in queues), "queues": [q.as_dict() for q in queues]},
         }
         report["sync"] = self.sync.report() if self.sync is not None else {"enabled": False}
+        report["updates"] = self.updates.status()
         if self.vision is not None:  # shown, not gating: the sensor alarm path works without cameras
             report["cameras"] = {cid: {"online": s["online"], "reason": s["reason"], "restarts": s["restarts"]}
                                  for cid, s in self.vision.status().items()}

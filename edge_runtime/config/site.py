@@ -79,6 +79,8 @@ class SiteConfig(StrictModel):
                 if view.zone not in zone_ids:
                     problems.append((f"cameras.{i}.zones.{j}.zone", f"unknown zone {view.zone!r}"))
         self._sync_credential(problems)
+        if self.updates.enabled and not self.sync.enabled:
+            problems.append(("updates.enabled", "needs sync.enabled (the cloud's url and this device's credential)"))
         if problems:
             raise ConfigError(problems)
         return self

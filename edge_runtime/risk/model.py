@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.package import Artifact, ModelPackage, PackageError, load_package
+from models.package import Artifact, Manifest, ModelPackage, PackageError, load_package
 from models.risk.artifact_runtime import ArtifactLoadError, Scorer, ScoringError, interpreter_class, open_artifact
 from models.risk.features import FEATURES
 
@@ -42,18 +42,14 @@ class RiskModel:
         except PackageError as exc:
             raise RiskModelError(str(exc)) from None
         manifest = package.manifest
-        if manifest.task != "risk":
-            raise RiskModelError(f"{manifest.name}@{manifest.version} is a {manifest.task} model, not a risk model")
+        if problem := input_mismatch(manifest):
+            raise RiskModelError(problem)
         artifact = _artifact(package)
         try:
             scorer = open_artifact(package.path_of(artifact), artifact.format, threads=threads)  # type: ignore[arg-type]
         except ArtifactLoadError as exc:
             raise RiskModelError(str(exc)) from None
         n = len(manifest.features)
-        unknown = [f for f in manifest.features if f not in FEATURES]
-        if unknown or not n:
-            raise RiskModelError(f"{manifest.name}@{manifest.version} wants features this edge does not compute: "
-                                 f"{', '.join(unknown) or 'none listed'}")
         if scorer.signature.input.shape[-1] not in (n, -1):
             raise RiskModelError(f"{artifact.path} takes {scorer.signature.input.shape[-1]} features; "
                                  f"the manifest lists {n}")
@@ -87,6 +83,20 @@ class RiskModel:
         t0 = time.perf_counter()
         scores = self.score(rows)
         return scores, (time.perf_counter() - t0) * 1e3
+
+
+def input_mismatch(manifest: Manifest) -> str | None:
+    """Why this edge cannot feed the model (not a risk model, features it does not compute), or None."""
+    what = f"{manifest.name}@{manifest.version}"
+    if manifest.task != "risk":
+        return f"{what} is a {manifest.task} model, not a risk model"
+    unknown = [f for f in manifest.features if f not in FEATURES]
+    if unknown or not manifest.features:
+        return f"{what} wants features this edge does not compute: {', '.join(unknown) or 'none listed'}"
+    shape = manifest.inputs[0].shape if len(manifest.inputs) == 1 else ()
+    if len(shape) != 2 or shape[1] not in (len(manifest.features), -1):
+        return f"{what} takes input {list(shape)}; one row of its {len(manifest.features)} features was expected"
+    return None
 
 
 def _artifact(package: ModelPackage) -> Artifact:

@@ -28,12 +28,13 @@ from edge_runtime.alarms.model import AlarmTransition, TransitionCause
 from edge_runtime.config.risk import RiskSettings
 from edge_runtime.queue_stats import QueueStats
 from edge_runtime.updates.slots import Health, SlotError
+from models.package import Manifest
 from models.risk.examples import subject_sensors
 from models.risk.features import window_features
 
 from .jobs import JobThread
 from .ledger import ScoredAlarm, ScoredAlarms
-from .model import RiskModel, RiskModelError
+from .model import RiskModel, RiskModelError, input_mismatch
 from .recent import RecentReadings, Snapshot, window_of
 from .shadow import Judged, ShadowRule, Side, judge
 
@@ -169,6 +170,9 @@ class RiskScorer:
 
     def active_package(self) -> Path | None:
         return self._package
+
+    def input_mismatch(self, manifest: Manifest) -> str | None:
+        return input_mismatch(manifest)
 
     async def shadow(self, package: Path, duration_s: float) -> ShadowSummary:
         """Score every alarm and, every ``shadow_every_s``, each rostered worker's current window with both models."""

@@ -277,7 +277,7 @@ def test_values_that_would_silence_an_alarm_name_the_key(data: dict[str, object]
 # -- shipped site files --------------------------------------------------------------------------
 
 def test_shipped_site_files_pass_check_config() -> None:
-    for path in ("edge_runtime/sim/demo_site.yaml", "k3s/base/site.yaml"):
+    for path in ("edge_runtime/sim/demo_site.yaml", "k3s/site.example.yaml"):
         res = run_cli("check-config", path)
         assert res.returncode == 0 and "OK" in res.stdout, res.stderr
 

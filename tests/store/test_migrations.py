@@ -37,7 +37,7 @@ def test_opening_twice_applies_each_migration_once(make_store: StoreFactory, db_
 def test_migrate_is_a_no_op_on_a_current_database(db_path: Path) -> None:
     db = Database(connect(db_path), execute_plugins=False)
     assert migrate(db) == migrate(db) == ["0001_initial", "0002_dashboard", "0003_spill_replayed", "0004_provenance",
-                                           "0005_sync"]
+                                           "0005_sync", "0006_alarm_models", "0007_model_updates"]
     assert MIGRATIONS.pending(db) == []
     db.close()
 

@@ -16,6 +16,12 @@ running model and replaces it between two frames only when both succeeded;
 otherwise the old one keeps running and the failure is reported. A model that
 cannot load at start ends the worker with :data:`EXIT_MODEL` after reporting
 why; the supervisor restarts it with backoff.
+
+Shadow run (:class:`ShadowModel`): a candidate is loaded on a thread, timed on
+the last real frame, then run by the inference thread on the active model's own
+preprocessed frames, only when the next frame is not due before it would
+finish (:mod:`.shadow`); it ends with a :class:`ShadowResult` after its
+duration or at its first error, which never ends the worker.
 """
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ from .frame_buffer import Frame, FrameRing
 from .geometry import Locator
 from .model_runner import ModelRunner
 from .preprocess import LetterboxTransform
+from .shadow import ShadowRun, ShadowStats
 from .sources import Capture, LinkWatch
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,8 @@ EXIT_MODEL = 3  # the model could not be loaded
 HEARTBEAT_S = 1.0
 ANNOTATE_EVERY_S = 0.2  # the dashboard's live view needs no more; drawing is off the inference budget
 _WAIT_S = 0.25  # longest the main loop sleeps before looking at commands and the link again
+CALIBRATION_RUNS = 3  # timed candidate runs on the loader thread before its shadow run starts
+_INTERVALS = 8  # the next frame is expected after the median of the last few frame intervals
 
 
 # -- messages (worker -> supervisor) and commands (supervisor -> worker) -----------------------
@@ -73,6 +82,14 @@ class ModelFailed:
 
 
 @dataclass(slots=True)
+class WorkerFailed:
+    """The running model failed on a frame (an inference or decode error): the worker exits next."""
+
+    camera: str
+    error: str
+
+
+@dataclass(slots=True)
 class Heartbeat:
     """Alive, with counters for health pages and benchmarks."""
 
@@ -82,8 +99,25 @@ class Heartbeat:
 
 
 @dataclass(slots=True)
+class ShadowResult:
+    """A shadow run ended: its totals, with ``stats.error`` set when the candidate failed."""
+
+    camera: str
+    stats: ShadowStats
+
+
+@dataclass(slots=True)
 class SwapModel:
     path: str
+
+
+@dataclass(slots=True)
+class ShadowModel:
+    """Run ``path`` beside the active model for ``duration_s``, at most ``max_rate`` frames a second."""
+
+    path: str
+    duration_s: float
+    max_rate: float = 5.0
 
 
 @dataclass(slots=True)
@@ -179,6 +213,9 @@ class Worker:
         self._swap: ModelRunner | None = None  # loaded and tested, waiting for the next frame boundary
         self._swap_error: str | None = None
         self._swapping = False
+        self._shadow: ShadowRun | None = None  # owned by the inference thread once set
+        self._shadowing = False  # a shadow run is loading or running
+        self._starts: list[float] = []  # monotonic starts of the last active inferences
         self._last_frame: Frame | None = None
         self._next_annotation = 0.0
         # stage hand-overs: main (prepare) -> inference -> output; one frame in each at most
@@ -214,6 +251,7 @@ class Worker:
                     t.join(5.0)
             self._runner.close()
             if self._failure is not None:
+                self._send(WorkerFailed(self.camera.id, _describe(self._failure)))  # the supervisor says why
                 raise self._failure
             return 0
         finally:
@@ -274,6 +312,7 @@ class Worker:
                     item = self._prepared.get(timeout=_WAIT_S)
                 except queue.Empty:
                     self._apply_swap()  # a camera that sends no frames still takes a new model
+                    self._shadow_expiry()
                     continue
                 if item is None:
                     break
@@ -283,14 +322,55 @@ class Worker:
                 runner = self._apply_swap()
                 if item.runner is not runner:
                     item = self._prepare(item.frame, runner)
+                self._starts = (self._starts + [time.monotonic()])[-_INTERVALS - 1:]
                 t0 = time.perf_counter()
                 outputs = runner.infer_tensor(item.tensor)
                 self._last_frame = item.frame
                 self._inferred.put(_Inferred(item, runner, outputs, (time.perf_counter() - t0) * 1e3))
+                self._shadow_step(item)
         except BaseException as exc:  # an inference error ends the worker; the supervisor restarts it
             self._fail(exc)
         finally:
+            if self._shadow is not None:
+                self._end_shadow("the camera worker stopped")
             _put_last(self._inferred)
+
+    # -- shadow run (inference thread) ------------------------------------------------------
+
+    def _next_frame_at(self) -> float | None:
+        """When the active model's next frame is expected: now, if one is already waiting."""
+        if not self._prepared.empty():
+            return time.monotonic()
+        starts = self._starts
+        if len(starts) < 2:
+            return None
+        intervals = sorted(b - a for a, b in zip(starts, starts[1:]))
+        return starts[-1] + intervals[len(intervals) // 2]  # one late frame's catch-up does not count
+
+    def _shadow_step(self, item: _Prepared) -> None:
+        """The candidate on the frame the active model just took, if it fits before the next one."""
+        shadow = self._shadow
+        if shadow is None or self._shadow_expiry():
+            return
+        if not shadow.fits(time.monotonic(), self._next_frame_at()):
+            return
+        try:
+            shadow.step(item.frame.image, item.frame.frame_id, item.tensor, item.transform)
+        except Exception as exc:  # the candidate's failure ends its run, never the worker
+            self._end_shadow(_describe(exc))
+
+    def _shadow_expiry(self) -> bool:
+        if self._shadow is not None and self._shadow.expired():
+            self._end_shadow(None)
+            return True
+        return False
+
+    def _end_shadow(self, error: str | None) -> None:
+        shadow, self._shadow = self._shadow, None
+        if shadow is not None:
+            stats = shadow.finish(error)
+            self._shadowing = False  # before the result goes: the supervisor may send the next run at once
+            self._send(ShadowResult(self.camera.id, stats))
 
     def _output_loop(self) -> None:
         """Output thread: decode, place, publish and annotate each inferred frame in order."""
@@ -312,6 +392,8 @@ class Worker:
         t0 = time.perf_counter()
         detections = item.runner.decode(item.outputs, prepared.transform)
         postprocess_ms = (time.perf_counter() - t0) * 1e3
+        if (shadow := self._shadow) is not None:
+            shadow.offer_active(frame.frame_id, detections, item.inference_ms)
         self._locator.place(detections)
         done = time.time()
         self.spec.processed.write(frame.image, frame.ts, frame.frame_id)  # there before its detections arrive
@@ -345,6 +427,12 @@ class Worker:
             elif isinstance(command, SwapModel) and not self._swapping:
                 self._swapping = True
                 threading.Thread(target=self._load_new, args=(Path(command.path),), daemon=True).start()
+            elif isinstance(command, ShadowModel):
+                if self._shadowing:
+                    self._send(ShadowResult(self.camera.id, ShadowStats(error="a shadow run is already under way")))
+                else:
+                    self._shadowing = True
+                    threading.Thread(target=self._load_shadow, args=(command,), daemon=True).start()
 
     def _load_new(self, path: Path) -> None:
         """Loader thread: load (which warms up on a blank frame), then a test inference on the
@@ -357,6 +445,24 @@ class Worker:
             self._swap_error = _describe(exc)
             return
         self._swap = runner
+
+    def _load_shadow(self, command: ShadowModel) -> None:
+        """Loader thread: load the candidate and time it on the last real frame; the inference
+        thread takes it from there (its estimate of the candidate's step starts from these runs)."""
+        runner: ModelRunner | None = None
+        try:
+            runner = load_runner(self.spec, Path(command.path))
+            frame = self._last_frame
+            runs = [runner.detect(frame.image)[1] if frame is not None else runner.warm_up()
+                    for _ in range(CALIBRATION_RUNS)]
+        except Exception as exc:
+            if runner is not None:
+                runner.close()
+            self._shadowing = False
+            self._send(ShadowResult(self.camera.id, ShadowStats(error=_describe(exc))))
+            return
+        self._shadow = ShadowRun(runner, self._runner, command.duration_s, command.max_rate,
+                                 [t.inference_ms for t in runs])
 
     def _report_swap_failure(self) -> None:
         if self._swap_error is not None:

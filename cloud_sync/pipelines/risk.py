@@ -40,6 +40,7 @@ from cloud_sync.model_registry import ModelNotFound, ModelRegistry
 from cloud_sync.model_registry.config import RegistryConfig
 from cloud_sync.registry.profile import HardwareProfile
 from cloud_sync.registry.tables import devices
+from cloud_sync.rollout.records import RolloutPlan
 from cloud_sync.training.context import RunContext
 from cloud_sync.training.errors import StepRefused
 from cloud_sync.training.kinds import register_kind
@@ -60,6 +61,7 @@ from models.risk.recommend import MeasuredCost, Weights, recommend
 from models.risk.targets import PROFILES, TargetProfile, profile_for
 
 from . import risk_data
+from .rollout_step import start_rollout
 
 CHAMPION, CANDIDATE = "champion", "candidate"
 
@@ -96,6 +98,8 @@ class RiskOptions(BaseModel):
     build_recall_margin: float = Field(DEFAULT_MARGIN, ge=0, lt=0.5, description="the most recall on confirmed "
                                        "alarms a compiled artifact may lose against the float pipeline on the "
                                        "held-out split before its build is refused")
+    rollout: Optional[RolloutPlan] = Field(None, description="start a rollout of each registered candidate to these "
+                                           "targets (canaries first); none: the candidate waits for an admin")
     seed: int = 0
     drill_shuffle_labels: bool = Field(False, description="a drill: shuffle the training split's labels (the held-out "
                                        "split keeps the true ones) to prove the gate stops a worse model")
@@ -216,6 +220,8 @@ def packaging(ctx: RunContext) -> None:
     ctx.result.update(model=registered.name, version=registered.version, alias=CANDIDATE)
     ctx.metrics["package"] = dict(package.manifest.metrics)
     ctx.log(f"registered {registered.name} {registered.version} as {CANDIDATE}")
+    if options.rollout is not None:
+        start_rollout(ctx, "risk", options.rollout)
 
 
 def drift_sample(engine: Engine, since: float) -> dict[str, np.ndarray]:

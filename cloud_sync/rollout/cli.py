@@ -41,6 +41,8 @@ def add_commands(sub: Subparsers) -> None:
     p.add_argument("--device", action="append", default=[], help="target a device id (repeatable)")
     p.add_argument("--profile", default=None, help='hardware-profile fields as JSON, e.g. {"accelerator": "cuda"}')
     p.add_argument("--canary-share", type=float, default=0.1)
+    p.add_argument("--canary", action="append", default=[], dest="canaries",
+                   help="a device to take as a canary first (repeat for more)")
     p.add_argument("--healthy-period", type=float, default=600.0, help="seconds every canary runs it healthy")
     p.add_argument("--min-confirmed", type=int, default=1, help="confirmed alarms the canaries must see with it")
     p.add_argument("--shadow", type=float, default=60.0, help="seconds of shadow run on the device")
@@ -98,7 +100,8 @@ def cmd_create(args: argparse.Namespace, api: Callable[..., Any]) -> int:
     if args.profile:
         target["profile"] = json.loads(args.profile)
     body = {"slot": args.slot, "model": args.model, "version": args.version, "baseline_version": args.baseline,
-            "target": target, "canary_share": args.canary_share, "healthy_period_s": args.healthy_period,
+            "target": target, "canary_share": args.canary_share, "canaries": args.canaries,
+            "healthy_period_s": args.healthy_period,
             "min_confirmed_alarms": args.min_confirmed, "shadow_s": args.shadow, "watch_s": args.watch,
             "latency_budget_ms": args.latency_budget_ms}
     created = api("POST", "/rollouts", body)

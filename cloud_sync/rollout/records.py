@@ -18,17 +18,15 @@ SCOPES: tuple[Scope, ...] = ("device", "device_type", "profile", "site")
 DAY_S = 86400.0
 
 
-class RolloutIn(BaseModel):
-    """A rollout to start: the candidate, its targets, and when to promote it."""
+class RolloutPlan(BaseModel):
+    """Whom a rollout targets and when it is promoted: what a training pipeline's ``rollout`` option holds, to
+    start one for each candidate it registers."""
 
     model_config = ConfigDict(extra="forbid")
-    slot: Slot
-    model: ModelName
-    version: Version
-    baseline_version: Optional[Version] = Field(
-        None, description="given back on halt or rollback; default: what most targets are desired to run now")
     target: Selector = Field(default_factory=Selector, description="empty: every device of the fleet")
     canary_share: float = Field(0.1, ge=0, le=1, description="share of targets in the canary (at least one per type)")
+    canaries: list[str] = Field(default_factory=list, max_length=1000,
+                                description="devices to take as canaries first (each must be a target)")
     healthy_period_s: float = Field(600.0, ge=0, le=30 * DAY_S,
                                     description="every canary runs the candidate this long before promotion")
     min_confirmed_alarms: int = Field(1, ge=0, le=1_000_000,
@@ -36,6 +34,16 @@ class RolloutIn(BaseModel):
     shadow_s: float = Field(60.0, ge=0, le=DAY_S)
     watch_s: float = Field(120.0, ge=0, le=DAY_S)
     latency_budget_ms: Optional[float] = Field(None, gt=0, le=60_000)
+
+
+class RolloutIn(RolloutPlan):
+    """A rollout to start: the candidate, its targets, and when to promote it."""
+
+    slot: Slot
+    model: ModelName
+    version: Version
+    baseline_version: Optional[Version] = Field(
+        None, description="given back on halt or rollback; default: what most targets are desired to run now")
 
 
 class ActionIn(BaseModel):

@@ -58,7 +58,9 @@ class RolloutStore:
         if not targets:
             raise Conflict("no live device matches the target (devices pinned for the slot are left out)")
         now, rollout_id = self._clock(), "ro-" + secrets.token_hex(6)
-        canaries = pick_canaries(spec.model, spec.version, targets, spec.canary_share)
+        if strangers := set(spec.canaries) - {d.id for d in targets}:
+            raise Conflict(f"canaries {', '.join(sorted(strangers))} are not targets of this rollout")
+        canaries = pick_canaries(spec.model, spec.version, targets, spec.canary_share, spec.canaries)
         with self._engine.begin() as conn:
             member_of = memberships(conn, [d.id for d in targets])
             _refuse_overlap(spec.slot, targets, member_of)
@@ -66,7 +68,7 @@ class RolloutStore:
             if baseline == spec.version:
                 raise Conflict(f"the targets run {spec.version} already: nothing to roll out")
             conn.execute(insert(rollouts).values(
-                id=rollout_id, **spec.model_dump(mode="json", exclude={"baseline_version"}), baseline_version=baseline,
+                id=rollout_id, **spec.model_dump(mode="json", exclude={"baseline_version", "canaries"}), baseline_version=baseline,
                 state=State.CANARY.value, reason=None, created_by=by, created_ts=now, updated_ts=now, promoted_ts=None))
             conn.execute(insert(rollout_devices), [
                 {"rollout_id": rollout_id, "device_id": d.id, "device_type": d.device_type,

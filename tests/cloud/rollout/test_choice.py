@@ -45,6 +45,14 @@ def test_canaries_take_the_share_rounded_up_and_one_of_each_type() -> None:
     assert len(spread) > 1  # other candidates test on other devices
 
 
+def test_named_canaries_come_first_and_every_other_type_still_gets_one() -> None:
+    fleet = [device(f"j{i}") for i in range(18)] + [device("pi-1", "pi", PI), device("pi-2", "pi", PI)]
+    canaries = pick_canaries("m", "2.0", fleet, 0.1, preferred=["j7"])
+    assert "j7" in canaries and len(canaries) == 2
+    assert {d.device_type for d in fleet if d.id in canaries} == {"jetson", "pi"}
+    assert pick_canaries("m", "2.0", fleet, 0.0, preferred=["j7", "pi-2"]) == {"j7", "pi-2"}
+
+
 @pytest.mark.parametrize(("profile", "chosen"), [
     (ORIN, "orin.engine"),  # sm87 and TensorRT 8.6: the engine built for it
     (XAVIER, "model.onnx"),  # another GPU (sm72) and TensorRT 8.5: never an engine of another target

@@ -16,9 +16,12 @@ DEFAULT_KEY = Path(__file__).resolve().parents[2] / "models" / "camera" / "defau
 
 
 def settings(**overrides: object) -> VisionSettings:
-    """Quick restarts; the default package's key and the tests' key trusted, signatures required."""
+    """Quick restarts; the default package's key and the tests' key trusted, signatures required. Workers
+    at normal priority: these tests are about update mechanics, and SCHED_IDLE workers starve while other
+    jobs keep a shared test machine's cores busy."""
     keys = {"siteguard": DEFAULT_KEY.read_text().strip(), "test": misbehaving.signing_public_key().hex()}
-    base: dict[str, object] = {"restart_initial_s": 0.2, "restart_max_s": 1.0, "trusted_keys": keys}
+    base: dict[str, object] = {"restart_initial_s": 0.2, "restart_max_s": 1.0, "trusted_keys": keys,
+                               "worker_policy": "normal"}
     return VisionSettings.model_validate(base | overrides)
 
 

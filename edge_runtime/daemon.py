@@ -147,9 +147,10 @@ class EdgeDaemon:
         await self.http.start()
         boot = await self.updates.open()  # before any slot loads: after a crash loop, the previous model boots
         await self.risk.start(boot.get("risk"))
-        if self.vision:
-            await self.vision.start()
         slots: dict[str, ModelSlot] = {"risk": self.risk}
+        if self.vision:
+            await self.vision.start(boot.get("camera"))
+            slots["camera"] = self._camera_slot(self.vision)
         self.updates.run(slots)
         self._tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
         log.warning(
@@ -177,6 +178,15 @@ class EdgeDaemon:
         self.store.save_fusion_state(self.fusion.snapshot())
         await self.link.stop()
         self.store.close()
+
+    def _camera_slot(self, vision: VisionSupervisor) -> ModelSlot:
+        """The cameras' slot for the update agent, its alarm counts from the camera alarms and their verdicts."""
+        from edge_runtime.updates.alarm_tally import CameraAlarmTally
+        from edge_runtime.updates.camera_slot import CameraSlot
+
+        tally = CameraAlarmTally()
+        self.bus.subscribe(AlarmTransition, tally.on_transition)
+        return CameraSlot(vision, alarm_counts=tally.counts)
 
     async def run_until_stopped(self) -> None:
         await self._stopping.wait()

@@ -174,7 +174,8 @@ class RiskScorer:
     def input_mismatch(self, manifest: Manifest) -> str | None:
         return input_mismatch(manifest)
 
-    async def shadow(self, package: Path, duration_s: float) -> ShadowSummary:
+    async def shadow(self, package: Path, duration_s: float, *, latency_budget_ms: float | None = None
+                     ) -> ShadowSummary:
         """Score every alarm and, every ``shadow_every_s``, each rostered worker's current window with both models."""
         candidate = await self._load(package)
         active = self._model
@@ -194,7 +195,7 @@ class RiskScorer:
             raise SlotError(f"the candidate failed in shadow: {run.error}")
         judged = await asyncio.to_thread(self._judged, candidate, active)
         rule = ShadowRule(self._settings.min_confirmed, self._settings.recall_margin)
-        return judge(run.candidate, run.active, judged, None, rule)
+        return judge(run.candidate, run.active, judged, latency_budget_ms, rule)
 
     def _judged(self, candidate: RiskModel, active: RiskModel | None) -> Judged | None:
         """Both models on the alarms judged here (a thread: a few hundred rows at most)."""

@@ -188,7 +188,8 @@ class SlotUpdater:
         await self._set_state("shadow")
         assert install.path is not None
         try:
-            self.shadow = await self.slot.shadow(install.path, duration)
+            budget = model.latency_budget_ms or self._deps.settings.rollback.latency_budget_ms
+            self.shadow = await self.slot.shadow(install.path, duration, latency_budget_ms=budget)
         except SlotError as exc:
             await self._retire(install)
             raise Refusal("shadow_failed", f"the candidate failed in the shadow run: {exc}") from None

@@ -47,8 +47,10 @@ class ModelSlot(Protocol):
 
         Checked before any shadow run, so an incompatible package is refused without being loaded."""
 
-    async def shadow(self, package: Path, duration_s: float) -> ShadowSummary:
-        """Run ``package`` beside the active model for ``duration_s`` on live data, on spare cycles only.
+    async def shadow(self, package: Path, duration_s: float, *, latency_budget_ms: float | None = None
+                     ) -> ShadowSummary:
+        """Run ``package`` beside the active model for ``duration_s`` on live data, on spare cycles only
+        (a candidate slower than ``latency_budget_ms`` at p95 is a regression).
 
         Returns the comparison (``regression`` set when the candidate is worse); raises
         :class:`SlotError` when the candidate does not load or crashes.

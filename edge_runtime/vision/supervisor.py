@@ -160,8 +160,9 @@ class VisionSupervisor:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Spawn every worker (without waiting for models to load) and the watchdog."""
+    async def start(self, model: Path | None = None) -> None:
+        """Spawn every worker (without waiting for models to load) and the watchdog; every camera on ``model``
+        (the update agent's installed package) when given, else on its configured one."""
         self._loop = asyncio.get_running_loop()
         settings = self._settings
         for config in self._configs:
@@ -169,7 +170,7 @@ class VisionSupervisor:
             rings = (FrameRing.create(slot, slots=3, ctx=self._ctx), FrameRing.create(slot, slots=3, ctx=self._ctx),
                      FrameRing.create(slot, slots=2, ctx=self._ctx))
             backoff = Backoff(initial=settings.restart_initial_s, maximum=settings.restart_max_s)
-            self._cameras[config.id] = _Camera(config, config.model_path(), rings, backoff)
+            self._cameras[config.id] = _Camera(config, model or config.model_path(), rings, backoff)
         self.snapshots.start()
         for cam in self._cameras.values():
             await self._spawn(cam)

@@ -63,7 +63,8 @@ class RiskSlot:
         width = manifest.inputs[0].shape[-1]
         return None if width == self.n_features else f"input has {width} features, the scorer feeds {self.n_features}"
 
-    async def shadow(self, package: Path, duration_s: float) -> ShadowSummary:
+    async def shadow(self, package: Path, duration_s: float, *, latency_budget_ms: float | None = None
+                     ) -> ShadowSummary:
         candidate = await asyncio.to_thread(self._load, package)
         assert self.loaded is not None
         active = self.loaded

@@ -6,7 +6,7 @@ import asyncio
 import io
 import tarfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +101,7 @@ class Device:
     credential: DeviceCredential
     default: Path  # the site file's model package
     slot_options: dict[str, Any] = field(default_factory=dict)
+    trusted: Mapping[str, Any] = field(default_factory=lambda: dict(TRUSTED))  # the site file's model keys
     db_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -123,10 +124,11 @@ class Device:
         state = UpdateState(self.db_path)
         async with aiohttp.ClientSession() as session:
             client = RolloutClient(session, self.cloud.url, self.credential, timeout_s=2.0, clock=time.time)
-            agent = UpdateAgent(settings(**changes), state, client, trusted_keys=TRUSTED, models_dir=self.models_dir)
+            agent = UpdateAgent(settings(**changes), state, client, trusted_keys=self.trusted,
+                                models_dir=self.models_dir)
             await agent.open()
             slot = RiskSlot(dataset(rows=64, seed=5)[0], **{"n_features": N_FEATURES, **self.slot_options})
-            await slot.start(agent.boot_package("risk") or self.default, TRUSTED)
+            await slot.start(agent.boot_package("risk") or self.default, self.trusted)
             stop = asyncio.Event()
             task = asyncio.create_task(agent.run(stop, {"risk": slot}))
             try:

@@ -51,6 +51,11 @@ class Deps:
     on_event: Callable[[UpdateEvent], None]  # the reporter sends soon: a rollback halts the rollout fleet-wide
 
 
+BOOT_GRACE_S = 60.0
+"""How long after start a slot still loading its boot model is left to it before a desired version replaces it
+(a boot model that never loads is replaced then: the cloud's version may be the fix)."""
+
+
 class Refusal(Exception):
     """A step refused the candidate: the event kind and why."""
 
@@ -69,6 +74,7 @@ class SlotUpdater:
         self.shadow: ShadowSummary | None = None  # the last shadow run's
         self._task: asyncio.Task[None] | None = None
         self._watching = False
+        self._boot_until = deps.clock() + BOOT_GRACE_S
 
     @property
     def busy(self) -> bool:
@@ -95,6 +101,8 @@ class SlotUpdater:
         if (active is not None and active.package_sha256 == desired.package_sha256) or (
                 running is not None and (running.name, running.version) == (desired.name, desired.version)):
             return
+        if running is None and self.slot.active_package() is not None and self._deps.clock() < self._boot_until:
+            return  # the slot still loads its boot model: it may be the desired version already
         self._start(self._install(desired))
 
     def resume_watch(self) -> None:

@@ -59,6 +59,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge_runtime.demo import run_demo
 
+    if args.loop and args.no_cloud:
+        print("siteguard demo: --loop needs the demo's cloud (leave out --no-cloud)", file=sys.stderr)
+        return 2
+
     return asyncio.run(
         run_demo(
             duration_s=args.duration,
@@ -67,6 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             data_dir=Path(args.data_dir) if args.data_dir else None,
             scenario=args.scenario,
             cloud_port=None if args.no_cloud else args.cloud_port,
+            loop=args.loop,
         )
     )
 
@@ -98,9 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mqtt-port", type=int, default=1883, help="broker port (started unless one listens)")
     p.add_argument("--http-port", type=int, default=8080, help="port of the daemon's HTTP endpoints")
     p.add_argument("--data-dir", default=None, help="where the demo keeps its database (default: a temp dir)")
-    p.add_argument("--scenario", default="demo.yaml", help="scenario file or name of a shipped one")
+    p.add_argument("--scenario", default=None, help="scenario file or name of a shipped one (default: demo.yaml; "
+                   "loop.yaml with --loop)")
     p.add_argument("--cloud-port", type=int, default=8700, help="port of the demo's own cloud service")
     p.add_argument("--no-cloud", action="store_true", help="run the edge alone: no cloud service, no sync")
+    p.add_argument("--loop", action="store_true", help="the model loop too: simulated supervisors' verdicts retrain "
+                   "the risk model in the demo's cloud, which rolls it out to this device (docs/rollout.md)")
     p.set_defaults(func=cmd_demo)
 
     # '+' as its option prefix: every '-' option, --help too, passes through to the cloud's own parser

@@ -26,12 +26,15 @@ import yaml
 from edge_runtime.alarms.model import Alarm, AlarmTransition, PreAlarm, TransitionCause
 from edge_runtime.config import SiteConfig, parse_config
 from edge_runtime.daemon import EdgeDaemon
+from edge_runtime import demo_loop
 from edge_runtime.demo_cloud import ADMIN, DemoCloud
 from edge_runtime.broker_acl import BrokerFiles, site_accounts, write_broker_files
 from edge_runtime.local_broker import LocalBroker, port_open
 from edge_runtime.sim.camera import add_demo_cameras
 from edge_runtime.sim.scenario import Scenario, load_scenario
 from edge_runtime.sim.site_sim import SiteSimulator
+from edge_runtime.sim.supervisor import SimulatedSupervisor
+from models.signing import PUBLIC_KEY_FILE
 from web_common.passwords import hash_password
 
 HOST = "127.0.0.1"
@@ -141,6 +144,16 @@ class AlarmPrinter:
         print(f"[{p.ts - self._started:7.1f}s] pre-alarm    {p.kind.value:<27} worker:{p.worker:<11} {state}", flush=True)
 
 
+def with_model_updates(base: dict[str, Any], cloud_key: bytes) -> dict[str, Any]:
+    """The demo site with its update agent on (quick polls, for the loop) trusting the demo cloud's signing key
+    beside the shipped camera model's."""
+    shipped = (Path(str(resources.files("models"))) / "camera" / "default" / PUBLIC_KEY_FILE).read_text().strip()
+    data = dict(base)
+    data["updates"] = {"enabled": True, "poll_interval_s": 2.0, "report_interval_s": demo_loop.REPORT_INTERVAL_S}
+    data["vision"] = {**data.get("vision", {}), "trusted_keys": {"siteguard": shipped, "demo-cloud": cloud_key.hex()}}
+    return data
+
+
 def _models(a: Alarm) -> str:
     """The models behind an alarm line: the detector that raised it, the risk model that scored it."""
     parts = []
@@ -157,9 +170,14 @@ async def run_demo(
     mqtt_port: int,
     http_port: int,
     data_dir: Path | None = None,
-    scenario: str = "demo.yaml",
+    scenario: str | None = None,
     cloud_port: int | None = None,
+    loop: bool = False,
 ) -> int:
+    """The demo; with ``loop`` (needs the cloud) the model loop too (demo_loop.py), on its own scenario."""
+    if loop and cloud_port is None:
+        raise ValueError("the model loop needs the demo's cloud: leave out --no-cloud")
+    scenario = scenario or ("loop.yaml" if loop else "demo.yaml")
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="siteguard-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     base = demo_site_data()
@@ -176,16 +194,25 @@ async def run_demo(
                                    duration_s or sim.scenario.duration_s)
     base = await asyncio.to_thread(with_demo_account, base)
     cloud = None
+    token = None
     if cloud_port is not None:
         cloud = DemoCloud(data_dir, cloud_port, device_id=sim_config.device_id, site=sim_config.site.id)
+        if loop:
+            cloud.report_interval_s = demo_loop.REPORT_INTERVAL_S
+            base = with_model_updates(base, cloud.signing_public_key())
         await asyncio.to_thread(cloud.prepare)
         await asyncio.to_thread(cloud.start)
+        if loop:
+            token = await demo_loop.prepare(cloud, sim_config.device_id)
     config = demo_config(base, sim, mqtt_port=mqtt_port, http_port=http_port, data_dir=data_dir, broker=auth,
                          cloud=cloud)
     daemon = EdgeDaemon(config)
     printer = AlarmPrinter(time.time())
     daemon.bus.subscribe(AlarmTransition, printer.on_transition)
     daemon.bus.subscribe(PreAlarm, printer.on_pre_alarm)
+    supervisor = SimulatedSupervisor(daemon.alarms) if loop else None
+    if supervisor is not None:
+        daemon.bus.subscribe(AlarmTransition, supervisor.on_transition)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -194,19 +221,25 @@ async def run_demo(
         loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(_toggle(cloud)))
     try:
         await daemon.start()
-        _print_banner(config, daemon, auth, data_dir, duration_s, cloud)
-        sim_task = asyncio.create_task(sim.run(duration_s))
+        _print_banner(config, daemon, auth, data_dir, duration_s, cloud, loop)
+        sim_task = asyncio.create_task(sim.run(duration_s or (sim.scenario.duration_s if loop else None)))
         waiters = [asyncio.create_task(stop.wait()), sim_task]
+        if cloud is not None and token is not None:
+            watcher = demo_loop.LoopWatcher(cloud.url, token, config.device_id, daemon.updates.status)
+            waiters.append(asyncio.create_task(watcher.run()))
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for w in waiters:
             w.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
     finally:
+        if supervisor is not None:
+            supervisor.stop()
         await daemon.stop()
         await sim.stop()
         if broker:
             broker.stop()
         if cloud is not None:
+            await asyncio.to_thread(cloud.stop_worker)
             await asyncio.to_thread(cloud.stop)
     summary = {
         "alarms_raised": dict(sorted(printer.raised.items())),
@@ -228,7 +261,7 @@ async def _toggle(cloud: DemoCloud) -> None:
 
 
 def _print_banner(config: SiteConfig, daemon: EdgeDaemon, auth: BrokerFiles | None, data_dir: Path,
-                  duration: float | None, cloud: DemoCloud | None) -> None:
+                  duration: float | None, cloud: DemoCloud | None, loop: bool) -> None:
     site = config.site.id
     where = f"-h {config.mqtt.host} -p {config.mqtt.port}"
     if auth is None:
@@ -253,5 +286,8 @@ def _print_banner(config: SiteConfig, daemon: EdgeDaemon, auth: BrokerFiles | No
             f"  cloud     {cloud.url}/console/   sign in as {ADMIN} / {cloud.admin_password}",
             f"            device {config.device_id} syncs to it; kill -USR1 {os.getpid()} pulls it down / back up",
         ]
+    if loop:
+        lines.append("  loop      a simulated supervisor judges each alarm; the verdicts retrain the risk model in the "
+                     "cloud, which rolls it out here (console: Training, Rollouts; alarm lines: 'risk .. by')")
     lines.append(f"  runs      {'for %.0f s' % duration if duration else 'until Ctrl-C'}")
     print("\n".join(lines), file=sys.stdout, flush=True)

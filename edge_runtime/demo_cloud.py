@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from cloud_sync.contract.rollout import REPORT_INTERVAL_ENV
+from models.signing import KEY_ENV
 
 from .hardware_profile import local_profile
 
@@ -34,8 +38,11 @@ class DemoCloud:
         self.host, self.port = host, port
         self.device_id, self.site = device_id, site
         self.credential_file = data_dir / "device.credential"
+        self.signing_key_file = self.directory / "signing.key"  # the demo's own model-signing key, never the repo's
         self.admin_password = ""
+        self.report_interval_s: float | None = None  # devices' update reports (the loop's: seconds)
         self._process: subprocess.Popen[bytes] | None = None
+        self._worker: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -58,6 +65,28 @@ class DemoCloud:
                   "--type", "demo-edge", "--profile", json.dumps(local_profile()),
                   "--credential-file", str(self.credential_file))
 
+    def signing_public_key(self) -> bytes:
+        """The public half of the demo's signing key (made on first use, mode 600): what the demo edge trusts."""
+        from models.signing import private_key, public_key
+
+        return public_key(private_key(self.signing_key_file)[0])
+
+    def admin_token(self) -> str:
+        """A new admin API token (printed once by the cloud's CLI) for the demo's own calls."""
+        done = subprocess.run(self._command("token", "create", "--role", "admin", "--label", "demo loop"),
+                              capture_output=True, timeout=60, env=self._env())
+        if done.returncode != 0:
+            raise RuntimeError(f"siteguard cloud token create failed: {done.stderr.decode(errors='replace')}")
+        return done.stdout.decode().strip().splitlines()[-1]
+
+    def start_worker(self) -> None:
+        """``siteguard cloud worker``: the training jobs' consumer, checking triggers every second."""
+        if self._worker is not None and self._worker.poll() is None:
+            return
+        with (self.directory / "worker.log").open("ab") as log_file:
+            self._worker = subprocess.Popen(self._command("worker", "--tick", "1"), stdout=log_file,
+                                            stderr=subprocess.STDOUT, start_new_session=True, env=self._env())
+
     def start(self) -> None:
         """Start serving and wait until it answers /healthz."""
         if self.running:
@@ -65,7 +94,7 @@ class DemoCloud:
         log_file = (self.directory / "service.log").open("ab")
         self._process = subprocess.Popen(
             self._command("serve", "--host", self.host, "--port", str(self.port)),
-            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, env=self._env(),
         )
         log_file.close()
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -84,14 +113,20 @@ class DemoCloud:
     def stop(self) -> None:
         """Stop serving (SIGTERM, then SIGKILL); the database stays for the next start."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT_S)
+        _end(process)
+
+    def stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        _end(worker)
+
+    def _env(self) -> dict[str, str]:
+        """The children's environment: the demo's signing key (when made) and report interval."""
+        env = dict(os.environ)
+        if self.signing_key_file.exists():
+            env[KEY_ENV] = str(self.signing_key_file)
+        if self.report_interval_s is not None:
+            env[REPORT_INTERVAL_ENV] = str(self.report_interval_s)
+        return env
 
     def toggle(self) -> bool:
         """Pull the cloud down if it runs, bring it back if not; True when it runs after."""
@@ -106,6 +141,18 @@ class DemoCloud:
                 "--data-dir", str(self.directory)]
 
     def _cli(self, *args: str) -> None:
-        done = subprocess.run(self._command(*args), capture_output=True, timeout=60)
+        done = subprocess.run(self._command(*args), capture_output=True, timeout=60, env=self._env())
         if done.returncode != 0:
             raise RuntimeError(f"siteguard cloud {' '.join(args[:2])} failed: {done.stderr.decode(errors='replace')}")
+
+
+def _end(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL after a grace: a child of the demo never outlives it."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(STOP_TIMEOUT_S)

@@ -20,6 +20,8 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 SLOTS = ("camera", "risk")
+REPORT_INTERVAL_ENV = "SITEGUARD_REPORT_INTERVAL_S"
+"""The cloud's setting of DesiredState.report_interval_s (seconds; default 30)."""
 Slot = Literal["camera", "risk"]
 Stage = Literal["canary", "fleet", "pinned"]
 """canary: this device is in a rollout's canary set; fleet: promoted to every targeted device;

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from sqlalchemy import Engine, select
 
+from cloud_sync.contract.rollout import REPORT_INTERVAL_ENV
 from cloud_sync.model_registry import ModelRegistry
 from cloud_sync.model_registry.tables import model_activity
 from cloud_sync.registry.devices import Device, DeviceRegistry
@@ -25,7 +26,6 @@ from .reports import Reports
 from .rollouts import RolloutStore
 from .tables import rollout_devices
 
-REPORT_INTERVAL_ENV = "SITEGUARD_REPORT_INTERVAL_S"
 DEFAULT_REPORT_INTERVAL_S = 30.0
 ACTIVITY_LIMIT = 100
 

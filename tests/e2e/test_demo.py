@@ -43,3 +43,21 @@ def _raised_in_the_last_seconds(data_dir) -> set[str]:
     with sqlite3.connect(data_dir / "siteguard.db") as edge:
         newest = edge.execute("SELECT max(updated_ts) FROM alarms").fetchone()[0]
         return {row[0] for row in edge.execute("SELECT alarm_id FROM alarms WHERE updated_ts > ?", (newest - 3,))}
+
+
+def test_demo_loop_retrains_the_risk_model_and_its_alarm_lines_carry_the_new_version(tmp_path) -> None:
+    """`siteguard demo --loop`: the simulated supervisor's verdicts retrain the risk model in the demo's cloud, the
+    candidate is rolled out to the demo device, which switches to it; the next alarm lines show its score."""
+    mqtt_port, http_port, cloud_port = free_port(), free_port(), free_port()
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_runtime", "demo", "--loop", "--duration", "75", "--mqtt-port", str(mqtt_port),
+         "--http-port", str(http_port), "--cloud-port", str(cloud_port), "--data-dir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=240,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    assert "loop: training job 1 done" in out, out[-3000:]
+    rollout = next(line for line in out.splitlines() if line.startswith("loop: rollout ") and " is canary" in line)
+    version = rollout.split(" of risk ", 1)[1].split()[0]
+    assert f"running risk {version}" in out  # the device switched by itself
+    assert f"% by risk {version}]" in out, out[-3000:]  # and its alarms carry the new model

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloud_sync.labels import LabelStore
 from cloud_sync.model_registry import ModelNotFound, ModelRegistry
 from cloud_sync.model_registry.config import RegistryConfig
+from cloud_sync.rollout.records import RolloutPlan
 from cloud_sync.training.context import RunContext
 from cloud_sync.training.errors import StepRefused
 from cloud_sync.training.kinds import register_kind
@@ -38,6 +39,7 @@ from models.camera.build import BUILD_MARGIN
 from models.package import load_package
 
 from .risk import CANDIDATE, CHAMPION, target_profiles
+from .rollout_step import start_rollout
 
 SHIPPED = Path(str(resources.files("models"))) / "camera" / "default"
 
@@ -55,6 +57,8 @@ class CameraOptions(BaseModel):
         "devices")
     build_recall_margin: float = Field(BUILD_MARGIN, ge=0, lt=0.5, description="the most recall (overall and per "
                                        "class) a compiled artifact may lose against the float model")
+    rollout: RolloutPlan | None = Field(None, description="start a rollout of each registered candidate to these "
+                                        "targets (canaries first); none: the candidate waits for an admin")
 
 
 def preprocessing(ctx: RunContext) -> None:
@@ -121,6 +125,8 @@ def packaging(ctx: RunContext) -> None:
     registry.set_alias(options.model_name, CANDIDATE, registered.version, by=f"training job {ctx.job_id}")
     ctx.result.update(model=registered.name, version=registered.version, alias=CANDIDATE)
     ctx.log(f"registered {registered.name} {registered.version} as {CANDIDATE}")
+    if options.rollout is not None:
+        start_rollout(ctx, "camera", options.rollout)
 
 
 def _targets(ctx: RunContext, options: CameraOptions) -> list[BuildTarget]:

@@ -150,6 +150,9 @@ class UpdateAgent:
                 backoff.reset()
                 self.desired, self.last_poll_ts, self.poll_error = desired, self._clock(), None
                 self._halted = set(desired.halted)
+                # polled at least once per report interval: a rollout halted on another device's rollback
+                # reaches this one within one interval of that report
+                delay = min(delay, desired.report_interval_s)
                 if self._reporter is not None:
                     self._reporter.interval_s = desired.report_interval_s
                 for name, updater in self._updaters.items():

@@ -284,20 +284,25 @@ class EdgeDaemon:
         return report
 
     def _sync_context(self) -> dict[str, object]:
-        """What the agent's heartbeats carry from here: each camera's model, the open alarms by priority and the
-        site's roster (which sensors belong to whom)."""
+        """What the agent's heartbeats carry from here: each camera's model and the risk model, the open alarms by
+        priority and the site's roster (which sensors belong to whom)."""
         by_priority: dict[str, int] = {}
         for alarm in self.alarms.active():
             name = alarm.priority.name.lower()
             by_priority[name] = by_priority.get(name, 0) + 1
+        return {"models": self.models_in_use(), "alarms": {"open": sum(by_priority.values()),
+                                                           "by_priority": by_priority},
+                "roster": self.config.roster()}
+
+    def models_in_use(self) -> dict[str, dict[str, str]]:
+        """Each camera's model and the risk model, as they run now (name, version, artifact sha256)."""
         lineages = {cid: s["model"] for cid, s in self.vision.status().items()} if self.vision is not None else {}
         models = {cid: {"name": lin["model"], "version": lin["version"], "sha256": lin["sha256"]}
                   for cid, lin in lineages.items() if lin}  # a camera whose model has not loaded yet: none
         risk = self.risk.active()
         if risk is not None:
-            models["risk"] = risk.model_dump()
-        return {"models": models, "alarms": {"open": sum(by_priority.values()), "by_priority": by_priority},
-                "roster": self.config.roster()}
+            models["risk"] = {"name": risk.name, "version": risk.version, "sha256": risk.sha256 or ""}
+        return models
 
 
 def _build_vision(config: SiteConfig, bus: Bus, fusion: FusionEngine, store: Store,

@@ -172,6 +172,11 @@ class _StateCollector(Collector):
         yield InfoMetricFamily(f"{NAMESPACE}", "This edge node", value={
             "version": __version__, "site": d.config.site.id, "device": d.config.device_id, "http": d.http.url or "",
         })
+        models = InfoMetricFamily(f"{NAMESPACE}_model", "The model each slot runs now (a camera by its id, risk)",
+                                  labels=["slot"])
+        for slot, model in sorted(d.models_in_use().items()):
+            models.add_metric([slot], {"model": model["name"], "version": model["version"], "sha256": model["sha256"]})
+        yield models
 
     def _readings(self) -> Iterator[Any]:
         readings = CounterMetricFamily(f"{NAMESPACE}_readings", "Sensor readings received, by kind", labels=["kind"])

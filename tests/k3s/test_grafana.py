@@ -82,6 +82,7 @@ def test_the_dashboard_parses_and_every_query_uses_an_exported_metric(exported: 
     "siteguard_cloud_device_lag_seconds",  # lag per device
     "siteguard_camera_inference_fps",  # inference fps
     "siteguard_info",  # software versions
+    "siteguard_model_info",  # model versions
 ])
 def test_the_dashboard_shows_what_the_issue_asks_for(metric: str) -> None:
     assert metric in {m for _, expr in _targets(json.loads(DASHBOARD.read_text())) for m in METRIC.findall(expr)}

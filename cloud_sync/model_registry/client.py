@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud_sync.service.keys import API
+from web_common.api_errors import error_text
 
 TOKEN_ENV = "SITEGUARD_CLOUD_TOKEN"
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".json": "application/json"}
@@ -43,14 +44,7 @@ def predict(url: str, token: str, name: str, version: str, file: Path, *, timeou
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:
             return json.loads(answer.read())
     except urllib.error.HTTPError as exc:
-        raise PredictFailed(f"{exc.code}: {_error_text(exc.read())}") from None
+        raise PredictFailed(f"{exc.code}: {error_text(exc.read())}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise PredictFailed(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
 
-
-def _error_text(body: bytes) -> str:
-    try:
-        error = json.loads(body)
-        return "; ".join([error["error"], *error.get("details", [])])
-    except (ValueError, KeyError, TypeError):
-        return body.decode("utf-8", "replace")[:500]

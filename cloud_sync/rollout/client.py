@@ -8,6 +8,7 @@ import urllib.request
 from typing import Any
 
 from cloud_sync.service.keys import API
+from web_common.api_errors import error_text
 
 TIMEOUT_S = 30.0
 
@@ -30,14 +31,7 @@ def call(url: str, token: str, method: str, path: str, body: Any = None, *, quer
             text = answer.read()
             return json.loads(text) if text else None
     except urllib.error.HTTPError as exc:
-        raise CallFailed(f"{exc.code}: {_reason(exc.read())}") from None
+        raise CallFailed(f"{exc.code}: {error_text(exc.read())}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise CallFailed(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
 
-
-def _reason(body: bytes) -> str:
-    try:
-        error = json.loads(body)
-        return "; ".join([str(error["error"]), *map(str, error.get("details", []))])
-    except (ValueError, KeyError, TypeError):
-        return body.decode("utf-8", "replace")[:500]

@@ -14,16 +14,14 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from cloud_sync.contract.rollout import DesiredState, DeviceReport, ReportAck
 from cloud_sync.model_registry import ModelNotFound
 from cloud_sync.registry.roles import Role
-from cloud_sync.service.device_api import DEVICE_ERRORS, _authenticate, _signed_body
+from cloud_sync.service.device_api import DEVICE_ERRORS, signed_json, signed_request
 from cloud_sync.service.document import DEVICE_BODIES
-from cloud_sync.service.keys import DEVICE_API, METRICS
+from cloud_sync.service.keys import DEVICE_API
 from web_common.api import ApiError, ApiRegistry
-from web_common.json_body import BodyError, parse_json
 
 from .service import ROLLOUTS, NotAllowed
 
@@ -47,13 +45,13 @@ def register(api: ApiRegistry[Role]) -> None:
 
 async def get_desired(request: web.Request, device_id: str) -> DesiredState:
     """Pins and rollouts resolved for this device, with the artifact its hardware profile runs."""
-    device = await _authenticate(request, device_id, await _signed_body(request))
+    device, _ = await signed_request(request, device_id)
     return await asyncio.to_thread(request.app[ROLLOUTS].desired.for_device, device)
 
 
 async def get_package(request: web.Request, device_id: str, name: str, version: str) -> web.StreamResponse:
     """The deterministic .tar of the stored package; its sha256 is the desired state's ``package_sha256``."""
-    device = await _authenticate(request, device_id, await _signed_body(request))
+    device, _ = await signed_request(request, device_id)
     try:
         archive = await asyncio.to_thread(request.app[ROLLOUTS].package_for, device, name, version)
     except NotAllowed as exc:
@@ -65,14 +63,5 @@ async def get_package(request: web.Request, device_id: str, name: str, version: 
 
 async def post_report(request: web.Request, device_id: str) -> ReportAck:
     """Keeps the report, moves the device's rollouts on, halts a rollout on its first rollback report."""
-    body = await _signed_body(request)
-    device = await _authenticate(request, device_id, body)
-    try:
-        report = DeviceReport.model_validate(parse_json(body))
-    except BodyError as exc:
-        raise ApiError(exc.status, str(exc), exc.details) from None
-    except ValidationError as exc:
-        request.app[METRICS].rejected("bad_report")
-        raise ApiError(422, "invalid report", [f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                               for e in exc.errors()]) from None
+    device, report = await signed_json(request, device_id, DeviceReport, "report")
     return await asyncio.to_thread(request.app[ROLLOUTS].reports.accept, device, report)

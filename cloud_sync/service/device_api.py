@@ -11,6 +11,7 @@ limit, 200 with the ingest's :class:`Receipt`.
 from __future__ import annotations
 
 import asyncio
+from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -31,6 +32,7 @@ from .keys import DEVICE_AUTH, HEARTBEATS, INGEST, METRICS, MODEL_REGISTRY
 BATCHES = "/devices/{device_id}/batches"
 HEARTBEAT = "/devices/{device_id}/heartbeat"
 DEVICE_ERRORS = (401, 403, 413)
+B = TypeVar("B", bound=BaseModel)
 
 
 class HeartbeatAck(BaseModel):
@@ -47,8 +49,7 @@ def register(api: ApiRegistry[Role]) -> None:
 async def post_batch(request: web.Request, device_id: str) -> Receipt:
     """Stores the batch's chunks once each (a re-sent chunk is answered ``duplicate``) and says which are
     durable and which were rejected, with the reason."""
-    body = await _signed_body(request)
-    device = await _authenticate(request, device_id, body)
+    device, body = await signed_request(request, device_id)
     ingest = request.app[INGEST]
     try:
         decoded = await asyncio.to_thread(_decode_for, device, body)
@@ -62,20 +63,25 @@ async def post_batch(request: web.Request, device_id: str) -> Receipt:
 async def post_heartbeat(request: web.Request, device_id: str) -> HeartbeatAck:
     """Keeps the device's latest heartbeat (backlog, errors, models, open alarms): online/offline reads it; a
     slot whose model changed is appended to the model registry's activity record."""
-    body = await _signed_body(request)
-    device = await _authenticate(request, device_id, body)
-    try:
-        heartbeat = Heartbeat.model_validate(parse_json(body))
-    except BodyError as exc:
-        raise ApiError(exc.status, str(exc), exc.details) from None
-    except ValidationError as exc:
-        request.app[METRICS].rejected("bad_heartbeat")
-        raise ApiError(422, "invalid heartbeat", [f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                                  for e in exc.errors()]) from None
+    device, heartbeat = await signed_json(request, device_id, Heartbeat, "heartbeat")
     server_ts = await asyncio.to_thread(request.app[HEARTBEATS].record, device.id, heartbeat)
     await asyncio.to_thread(request.app[MODEL_REGISTRY].record_activity, device.id, heartbeat.models, server_ts,
                             from_ts=heartbeat.ts, keep=SLOTS)  # the update reports own those
     return HeartbeatAck(server_ts=server_ts)
+
+
+async def signed_json(request: web.Request, device_id: str, model: type[B], what: str) -> tuple[Device, B]:
+    """The authenticated device and its JSON body as ``model``: 401/403 before the body is parsed, 400 for one
+    that is not JSON, 422 naming each invalid field (counted as ``bad_<what>``)."""
+    device, body = await signed_request(request, device_id)
+    try:
+        return device, model.model_validate(parse_json(body))
+    except BodyError as exc:
+        raise ApiError(exc.status, str(exc), exc.details) from None
+    except ValidationError as exc:
+        request.app[METRICS].rejected(f"bad_{what}")
+        raise ApiError(422, f"invalid {what}", [f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                                for e in exc.errors()]) from None
 
 
 def _decode_for(device: Device, body: bytes) -> Batch:
@@ -83,6 +89,12 @@ def _decode_for(device: Device, body: bytes) -> Batch:
     if decoded.device != device.id:
         raise BatchError(f"the batch is device {decoded.device}'s, signed by {device.id}")
     return decoded
+
+
+async def signed_request(request: web.Request, device_id: str) -> tuple[Device, bytes]:
+    """The device that signed ``request`` (401/403 otherwise) and the body it signed (413 over the limit)."""
+    body = await _signed_body(request)
+    return await _authenticate(request, device_id, body), body
 
 
 async def _signed_body(request: web.Request) -> bytes:

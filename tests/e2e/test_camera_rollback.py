@@ -23,7 +23,7 @@ from edge_runtime.config.sync import SyncSettings
 from edge_runtime.config.updates import UpdateSettings
 from edge_runtime.daemon import EdgeDaemon
 from models.package import Manifest
-from tests.broker import Mosquitto, find_mosquitto
+from tests.broker import Mosquitto
 from tests.cloud.conftest import cloud_url, postgres_url  # noqa: F401  (fixtures)
 from tests.cloud.rollout.fleet import Edge
 from tests.cloud.test_service_harness import Cloud, cloud  # noqa: F401
@@ -33,7 +33,7 @@ from tests.vision.slot_support import settings as vision_settings
 from tests.vision_pipeline.conftest import render_video
 from tests.vision_pipeline.test_worker import PEOPLE
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.usefixtures("needs_mosquitto"), pytest.mark.slow, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT = REPO / "models" / "camera" / "default"
@@ -41,17 +41,6 @@ DEVICE, OTHER = "edge-cam", "edge-cam-2"
 PROFILE = {"cpu_arch": "x86_64", "memory_mb": 8192, "runtimes": {"onnxruntime": "1.20.0"}}
 PROBES = [(f"wb-0{i}", f"w0{i}") for i in range(1, 9)]  # workers with no panic in the demo scenario
 ALERT_BOUND_S = 2.0  # an order of magnitude above the alarm path's target: a bound, not a benchmark
-
-
-@pytest.fixture(autouse=True)
-def _needs_mosquitto() -> None:
-    if find_mosquitto() is None:
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
-
-
-@pytest.fixture
-def fast_reports(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SITEGUARD_REPORT_INTERVAL_S", "1")
 
 
 class Alerts:

@@ -28,7 +28,7 @@ from edge_runtime.config.updates import UpdateSettings
 from edge_runtime.daemon import EdgeDaemon
 from models.risk.synthetic import generate_site
 from models.signing import key_id, public_key
-from tests.broker import Mosquitto, find_mosquitto
+from tests.broker import Mosquitto
 from tests.cloud.conftest import cloud_url, postgres_url  # noqa: F401  (fixtures)
 from tests.cloud.pipelines.site_upload import upload
 from tests.cloud.pipelines.test_risk_pipeline import FAST, OPTIONS, signing_key, wait_done  # noqa: F401
@@ -36,7 +36,7 @@ from tests.cloud.rollout.fleet import Edge
 from tests.cloud.test_service_harness import Cloud, cloud  # noqa: F401
 from tests.e2e.harness import SimSite
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
+pytestmark = [pytest.mark.usefixtures("needs_mosquitto"), pytest.mark.slow, pytest.mark.timeout(480)]
 
 DEVICE, OTHER = "edge-live", "edge-two"
 PROFILE = {"cpu_arch": "aarch64", "memory_mb": 8192, "runtimes": {"litert": "1.2.0"}}
@@ -44,18 +44,6 @@ SUPERVISOR = Actor(Channel.DASHBOARD, "e2e-supervisor", may_label=True)
 LIVE_VERDICTS = 3
 ROLLOUT = {"target": {"sites": ["demo-site"]}, "canaries": [DEVICE], "canary_share": 0.0, "healthy_period_s": 2.0, "min_confirmed_alarms": 1,
            "shadow_s": 2.0, "watch_s": 3.0}
-
-
-@pytest.fixture(autouse=True)
-def _needs_mosquitto() -> None:
-    if find_mosquitto() is None:
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
-
-
-@pytest.fixture
-def fast_reports(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Devices report every second (the service reads it at start: this fixture comes before ``cloud``)."""
-    monkeypatch.setenv("SITEGUARD_REPORT_INTERVAL_S", "1")
 
 
 def live_verdicts(cloud: Cloud) -> int:

@@ -28,7 +28,14 @@ model registry; what fitting each candidate algorithm costs; how good the defaul
    ``RETRAIN_BENCH_TRAIN_SITES`` (3) seeded generated sites, scored on a generated site of another seed:
    average precision, ROC AUC, and recall and precision at the threshold it ships with.
 
-``RETRAIN_BENCH_PHASES`` (``retrain,default,fit``) picks the phases. Progress on stderr, ONE JSON object on
+4. ``verdict_to_active_s`` (target <= 120 s), ``regression_to_rollback_s`` (target <= 60 s) and
+   ``alarm_p99_update_vs_idle`` (target <= 1.2): the closed loop on a real edge daemon, from the last verdicts
+   to the new risk model active on the device, a regressing model rolled back by the device, and the sensor
+   alarm path's p99 while a model is downloaded, shadow-run and switched in, over its p99 idle. Its own
+   cloud, worker, broker and daemon; the same generated site and last batch as phase 1. Defined, step by
+   step, in bench/support/rollout_loop.py (its ``RETRAIN_BENCH_LOOP_*`` settings too).
+
+``RETRAIN_BENCH_PHASES`` (``retrain,default,fit,loop``) picks the phases. Progress on stderr, ONE JSON object on
 the last stdout line (with ``error`` when a phase failed); every child process is stopped on the way out.
 """
 from __future__ import annotations
@@ -38,12 +45,10 @@ import json
 import multiprocessing
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
-from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -58,11 +63,15 @@ from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
 
 from bench.support.cleanup import bench_session  # noqa: E402
 from bench.support.process import terminate  # noqa: E402
+from bench.support.rollout_loop import STEPS as LOOP_STEPS  # noqa: E402
+from bench.support.rollout_loop import TARGETS as LOOP_TARGETS  # noqa: E402
+from bench.support.rollout_loop import LoopInputs, loop_phase  # noqa: E402
+from bench.support.progress import say  # noqa: E402
+from bench.support.training_cloud import (admin_service, armed_worker, call, split_last_verdicts,  # noqa: E402
+                                          wait_for_job)
 from cloud_sync.db.engine import make_engine  # noqa: E402
 from cloud_sync.model_registry.config import read_trusted_keys  # noqa: E402
-from cloud_sync.registry.roles import Role  # noqa: E402
-from cloud_sync.registry.tokens import ApiTokens  # noqa: E402
-from cloud_sync.service.launch import Admin, CloudProcess, prepare  # noqa: E402
+from cloud_sync.service.launch import CloudProcess  # noqa: E402
 from cloud_sync.service.settings import ServiceSettings  # noqa: E402
 from cloud_sync.training.context import LogLine, RunContext  # noqa: E402
 from edge_runtime.sim.site_history import upload  # noqa: E402
@@ -80,23 +89,14 @@ TRAIN_SITES = int(os.environ.get("RETRAIN_BENCH_TRAIN_SITES", "3"))
 SEED = int(os.environ.get("RETRAIN_BENCH_SEED", "0"))
 BUDGET_S = float(os.environ.get("RETRAIN_BENCH_BUDGET_S", "570"))
 WAIT_S = float(os.environ.get("RETRAIN_BENCH_WAIT_S", "300"))  # verdicts -> candidate, at most
-PHASES = set(os.environ.get("RETRAIN_BENCH_PHASES", "retrain,default,fit").split(","))
+PHASES = set(os.environ.get("RETRAIN_BENCH_PHASES", "retrain,default,fit,loop").split(","))
 TARGET_S = 60.0
 PROFILES = ["x86", "pi5"]
 EDGE_PROFILE = {"cpu_arch": "aarch64", "accelerator": "none", "memory_mb": 8192, "runtimes": {}}
-ADMIN = Admin("bench-admin", "bench-admin-password")
-API = "/api/v1"
 CAMERA_MODEL = REPO / "models" / "camera" / "default"
 NOISE = 0.05  # of each feature's standard deviation, on the bootstrapped rows
-POLL_S = 0.25
-WORKER_READY = "training worker:"
 METRICS_LINE = "metrics: "
-WORKER_START_S = 120.0
 SAY_EVERY_S = 10.0
-
-
-def say(message: str) -> None:
-    print(f"[retrain bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def examples_of(site: SyntheticSite) -> Examples:
@@ -105,79 +105,6 @@ def examples_of(site: SyntheticSite) -> Examples:
 
 
 # ----------------------------------------------------------------------------- 1. verdicts -> candidate
-
-def split_last_verdicts(site: SyntheticSite, count: int) -> tuple[SyntheticSite, SyntheticSite]:
-    """The site without the ``count`` newest verdicts of the edge device with the newest one, and those alone."""
-    newest = max(site.verdicts, key=lambda v: v["ts"])["device_id"]
-    theirs = sorted((v for v in site.verdicts if v["device_id"] == newest), key=lambda v: v["ts"])
-    held = theirs[-count:]
-    held_ids = {id(v) for v in held}
-    first = replace(site, verdicts=[v for v in site.verdicts if id(v) not in held_ids])
-    last = replace(site, verdicts=held, alarms=[], readings={c: v[:0] for c, v in site.readings.items()},
-                   site_of={newest: site.site_of[newest]})
-    return first, last
-
-
-async def call(http: aiohttp.ClientSession, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    async with http.request(method, API + path, json=body, headers={"Authorization": f"Bearer {token}"},
-                            timeout=aiohttp.ClientTimeout(total=30)) as r:
-        text = await r.text()
-        try:
-            return r.status, json.loads(text)
-        except ValueError:
-            return r.status, text
-
-
-def start_worker(settings: ServiceSettings, log_path: Path) -> subprocess.Popen[bytes]:
-    """``siteguard cloud worker`` on the service's database and data dir, checking triggers every second."""
-    with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "edge_runtime", "cloud", "worker", "--db", settings.db_url,
-                                 "--data-dir", str(settings.data_dir), "--tick", "1"],
-                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-async def await_worker(worker: subprocess.Popen[bytes], log_path: Path) -> str:
-    deadline = time.monotonic() + WORKER_START_S
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited with {worker.returncode}: {log_path.read_text()[-2000:]}")
-        for line in log_path.read_text(errors="replace").splitlines():
-            if line.startswith(WORKER_READY):
-                return line
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"the worker did not start within {WORKER_START_S:.0f} s")
-
-
-async def wait_for_job(http: aiohttp.ClientSession, token: str,
-                       t0: float) -> tuple[dict[str, Any], float, float | None]:
-    """Polls until the risk pipeline's job ends and, when it is done, the registry shows its candidate:
-    (the job, seconds to its end, seconds to the candidate or None)."""
-    last_say = 0.0
-    job: dict[str, Any] | None = None
-    ended_s: float | None = None
-    while (elapsed := time.perf_counter() - t0) < WAIT_S:
-        if ended_s is None:
-            status, listing = await call(http, token, "GET", "/training/jobs?pipeline=risk&limit=5")
-            job = listing["jobs"][0] if status == 200 and listing["jobs"] else None
-            if job is not None and job["ended_ts"] is not None:
-                ended_s = elapsed
-                if job["state"] != "done":
-                    return job, ended_s, None
-        if job is not None and ended_s is not None:
-            status, model = await call(http, token, "GET", "/models/risk")
-            aliases = {a["alias"]: a["version"] for a in model.get("aliases", [])} if status == 200 else {}
-            if aliases.get("candidate") == job["result"].get("version"):
-                return job, ended_s, time.perf_counter() - t0
-        if elapsed - last_say >= SAY_EVERY_S / 2:
-            last_say = elapsed
-            where = (f"job {job['id']} {job['state']} {job['progress']:.0%}: {job['step']}" if job
-                     else "no job yet")
-            say(f"  {elapsed:5.1f} s after the last verdicts: {where}")
-        await asyncio.sleep(POLL_S)
-    if job is not None and ended_s is not None:
-        raise TimeoutError(f"job {job['id']} is done but no candidate alias within {WAIT_S:.0f} s")
-    raise TimeoutError(f"no finished job within {WAIT_S:.0f} s of the last verdicts (last seen: {job})")
-
 
 async def retrain_run(url: str, token: str, site: SyntheticSite, settings: ServiceSettings,
                       worker_log: Path) -> dict[str, Any]:
@@ -192,22 +119,14 @@ async def retrain_run(url: str, token: str, site: SyntheticSite, settings: Servi
         say(f"history without its last {len(last.verdicts)} verdicts sent in {out['history_upload_s']} s")
         pipeline = {"kind": "risk", "options": {"algorithms": list(ALGORITHMS), "profiles": PROFILES},
                     "triggers": [{"type": "labels", "min_new": len(site.verdicts)}]}
-        status, body = await call(http, token, "PUT", "/training/pipelines/risk", pipeline)
-        if status != 200:
-            raise RuntimeError(f"PUT /training/pipelines/risk: {status} {body}")
         out["pipeline"] = pipeline
-        worker = start_worker(settings, worker_log)
+        worker = await armed_worker(http, token, settings, pipeline, worker_log)
         try:
-            say(await await_worker(worker, worker_log))
-            await asyncio.sleep(3.0)  # three trigger checks: none may fire before the last verdicts
-            _, listing = await call(http, token, "GET", "/training/jobs?pipeline=risk")
-            if listing["jobs"]:
-                raise RuntimeError(f"the trigger fired before the last verdicts: {listing['jobs'][0]['reason']}")
             say(f"sending the last {len(last.verdicts)} verdicts; the clock runs")
             t0, wall0 = time.perf_counter(), time.time()
             await upload(http, url, token, last, EDGE_PROFILE, fleet)
             out["last_batch_sent_s"] = round(time.perf_counter() - t0, 3)
-            job, ended_s, candidate_s = await wait_for_job(http, token, t0)
+            job, ended_s, candidate_s = await wait_for_job(http, token, t0, WAIT_S)
             lines: list[str] = []
             if job["state"] != "done":
                 _, logs = await call(http, token, "GET", f"/training/jobs/{job['id']}/logs?limit=10000")
@@ -245,12 +164,7 @@ def logged_metrics(lines: list[str]) -> dict[str, Any]:
 
 
 def retrain_phase(work: Path) -> dict[str, Any]:
-    settings = ServiceSettings(db_url=f"sqlite:///{work / 'cloud.db'}", data_dir=work / "data", port=0)
-    engine = prepare(settings, ADMIN)
-    try:
-        token = ApiTokens(engine).create("retrain-bench", Role.ADMIN, created_by="bench").token
-    finally:
-        engine.dispose()
+    settings, token = admin_service(work)
     site = generate_site("bench-site", seed=SEED, workers=WORKERS, hours=HOURS)
     say(f"generated site: {len(site.readings['ts']):,} readings, {len(site.alarms)} alarms, "
         f"{len(site.verdicts)} verdicts")
@@ -401,6 +315,14 @@ def training_examples() -> Examples:
     return Examples.concat([examples_of(s) for s in sites])
 
 
+# ----------------------------------------------------------------------------- 4. the closed loop
+
+def loop_inputs() -> LoopInputs:
+    site = generate_site("bench-site", seed=SEED, workers=WORKERS, hours=HOURS)
+    return LoopInputs(site=site, last_verdicts=LAST_VERDICTS, profiles=PROFILES,
+                      history_profile=EDGE_PROFILE, wait_s=WAIT_S)
+
+
 # ----------------------------------------------------------------------------- main
 
 def main() -> int:
@@ -412,14 +334,15 @@ def run() -> int:
     start = time.monotonic()
     result: dict[str, Any] = {"bench": "retrain", "cpus": os.cpu_count(),
                               "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-                              "verdict_to_candidate_s": None, "training_s_per_100k_rows": None, "default_models": None}
+                              "verdict_to_candidate_s": None, "training_s_per_100k_rows": None, "default_models": None,
+                              **{name: None for name in LOOP_TARGETS}}
     errors: dict[str, str] = {}
     work = Path(tempfile.mkdtemp(prefix="siteguard-retrain-bench-"))
     previous_key = os.environ.get(KEY_ENV)
     os.environ[KEY_ENV] = os.urandom(32).hex()  # throw-away: the children sign the packages they build with it
     examples: Examples | None = None
     try:
-        for phase in ("retrain", "default", "fit"):
+        for phase in ("retrain", "default", "fit", "loop"):
             if phase not in PHASES:
                 continue
             say(f"== {phase}")
@@ -430,6 +353,12 @@ def run() -> int:
                     result["verdict_to_candidate_s"] = result["retrain"]["verdict_to_candidate_s"]
                     if "error" in result["retrain"]:
                         errors[phase] = result["retrain"]["error"]
+                    continue
+                if phase == "loop":
+                    result["loop"] = loop_phase(work / phase, loop_inputs())
+                    result.update({name: result["loop"][name] for name in LOOP_TARGETS})
+                    if failed := {n: result["loop"][n]["error"] for n in LOOP_STEPS if "error" in result["loop"][n]}:
+                        errors[phase] = "; ".join(f"{n}: {e}" for n, e in failed.items())
                     continue
                 examples = examples if examples is not None else training_examples()
                 if phase == "default":
@@ -449,9 +378,10 @@ def run() -> int:
         else:
             os.environ[KEY_ENV] = previous_key
         shutil.rmtree(work, ignore_errors=True)
-    seconds = result["verdict_to_candidate_s"]
-    result["target"] = {"verdict_to_candidate_s": {"max": TARGET_S}}
-    result["met"] = {"verdict_to_candidate_s": None if seconds is None else seconds <= TARGET_S}
+    targets = {"verdict_to_candidate_s": TARGET_S, **LOOP_TARGETS}
+    result["target"] = {name: {"max": most} for name, most in targets.items()}
+    result["met"] = {name: None if result.get(name) is None else result[name] <= most
+                     for name, most in targets.items()}
     result["bench_s"] = round(time.monotonic() - start, 1)
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if errors:

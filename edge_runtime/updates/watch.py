@@ -35,7 +35,7 @@ class HealthWatch:
             return f"crash loop: {crashes} crashes within {window:.0f} s"
         budget, p95 = self.latency_budget_ms, health.inference_p95_ms
         if budget is not None and p95 is not None and p95 > budget:
-            return f"inference p95 {p95:.1f} ms over the budget of {budget:.1f} ms"
+            return f"inference p95 {p95:.1f} ms over the budget of {budget:g} ms"
         return None
 
 

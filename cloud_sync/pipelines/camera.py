@@ -126,7 +126,7 @@ def packaging(ctx: RunContext) -> None:
     ctx.result.update(model=registered.name, version=registered.version, alias=CANDIDATE)
     ctx.log(f"registered {registered.name} {registered.version} as {CANDIDATE}")
     if options.rollout is not None:
-        start_rollout(ctx, "camera", options.rollout)
+        start_rollout(ctx, registry, "camera", options.rollout)
 
 
 def _targets(ctx: RunContext, options: CameraOptions) -> list[BuildTarget]:

@@ -221,7 +221,7 @@ def packaging(ctx: RunContext) -> None:
     ctx.metrics["package"] = dict(package.manifest.metrics)
     ctx.log(f"registered {registered.name} {registered.version} as {CANDIDATE}")
     if options.rollout is not None:
-        start_rollout(ctx, "risk", options.rollout)
+        start_rollout(ctx, registry, "risk", options.rollout)
 
 
 def drift_sample(engine: Engine, since: float) -> dict[str, np.ndarray]:

@@ -10,24 +10,21 @@ and its metrics: an admin rolls it out by hand.
 from __future__ import annotations
 
 from cloud_sync.model_registry import ModelRegistry
-from cloud_sync.model_registry.config import RegistryConfig
 from cloud_sync.registry.devices import DeviceRegistry
 from cloud_sync.registry.errors import Conflict, NotFound
-from cloud_sync.rollout.pins import PinStore
 from cloud_sync.rollout.records import RolloutIn, RolloutPlan
-from cloud_sync.rollout.rollouts import RolloutStore
+from cloud_sync.rollout.service import RolloutService
 from cloud_sync.training.context import RunContext
 
 
-def start_rollout(ctx: RunContext, slot: str, plan: RolloutPlan) -> None:
-    """Start ``plan`` for the version the run registered (``ctx.result``'s ``model`` and ``version``)."""
+def start_rollout(ctx: RunContext, registry: ModelRegistry, slot: str, plan: RolloutPlan) -> None:
+    """Start ``plan`` for the version the run registered in ``registry`` (``ctx.result``'s ``model`` and
+    ``version``), through the rollout engine the service runs."""
     name, version = ctx.result["model"], ctx.result["version"]
-    registry = ModelRegistry(ctx.engine, RegistryConfig.from_env(ctx.data_dir).store_dir)
-    store = RolloutStore(ctx.engine, DeviceRegistry(ctx.engine), registry, PinStore(ctx.engine, clock=ctx.clock),
-                         clock=ctx.clock)
+    rollouts = RolloutService.build(ctx.engine, DeviceRegistry(ctx.engine), registry, clock=ctx.clock)
     spec = RolloutIn(slot=slot, model=name, version=version, **plan.model_dump())  # type: ignore[arg-type]
     try:
-        rollout = store.create(spec, by=f"training job {ctx.job_id}")
+        rollout = rollouts.store.create(spec, by=f"training job {ctx.job_id}")
     except (Conflict, NotFound) as exc:
         ctx.metrics["rollout"] = {"error": str(exc)}
         ctx.log(f"not rolled out: {exc}", "warning")

@@ -3,13 +3,14 @@ Mosquitto, and the real daemon (in this process, or as a child to SIGKILL)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import subprocess
 import sys
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 import yaml
 
@@ -139,10 +140,14 @@ class DaemonProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
-async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+async def eventually(check: Callable[[], Any], timeout: float, what: str, *, every: float = 0.05) -> Any:
+    """The first truthy answer of ``check`` (a plain or an async check) within ``timeout``, asked every ``every`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.05)
+        got = check()
+        if inspect.isawaitable(got):
+            got = await got
+        if got:
+            return got
+        await asyncio.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")

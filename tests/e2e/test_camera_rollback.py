@@ -27,7 +27,7 @@ from tests.broker import Mosquitto
 from tests.cloud.conftest import cloud_url, postgres_url  # noqa: F401  (fixtures)
 from tests.cloud.rollout.fleet import Edge
 from tests.cloud.test_service_harness import Cloud, cloud  # noqa: F401
-from tests.e2e.harness import SimSite
+from tests.e2e.harness import SimSite, eventually
 from tests.vision import misbehaving
 from tests.vision.slot_support import settings as vision_settings
 from tests.vision_pipeline.conftest import render_video
@@ -121,7 +121,7 @@ async def test_a_crashing_camera_model_is_rolled_back_by_the_device_and_halts_th
         site.play()
         alerts = Alerts(broker.port)
         assert daemon.vision is not None
-        await _until(lambda: _camera_version(daemon) == baseline, 60, "the camera on the baseline")
+        await eventually(lambda: _camera_version(daemon) == baseline, 60, "the camera on the baseline", every=0.25)
 
         created = await cloud.admin().call("POST", "/rollouts", {
             "slot": "camera", "model": "siteguard-ppe-detector", "version": "9.0.0-crashing",
@@ -150,12 +150,14 @@ async def test_a_crashing_camera_model_is_rolled_back_by_the_device_and_halts_th
         assert "crash" in reason or "exit" in reason, reason
         assert latencies and all(lat is not None for lat in latencies), latencies  # none lost, none late
 
-        got = await _until(lambda: _rollout(cloud, rollout_id, "halted"), 30, "the rollout halted fleet-wide")
+        got = await eventually(lambda: _rollout(cloud, rollout_id, "halted"),
+                               30, "the rollout halted fleet-wide", every=0.25)
         assert any(e["kind"] == "halted" and e.get("device_id") == DEVICE for e in got["events"]), got["events"]
         fleet = await other.desired()
         assert fleet.body["models"]["camera"]["version"] == baseline  # the others are given the baseline back
         assert rollout_id in fleet.body["halted"]
-        await _until(lambda: _detections_from(daemon, baseline), 30, "detections from the baseline again")
+        await eventually(lambda: _detections_from(daemon, baseline),
+                         30, "detections from the baseline again", every=0.25)
     finally:
         if alerts is not None:
             alerts.close()
@@ -176,7 +178,7 @@ def _slot_state(daemon: EdgeDaemon) -> str | None:
     return daemon.updates.status()["slots"].get("camera", {}).get("state")
 
 
-async def _detections_from(daemon: EdgeDaemon, version: str) -> bool:
+def _detections_from(daemon: EdgeDaemon, version: str) -> bool:
     assert daemon.vision is not None
     status = daemon.vision.status()["cam0"]
     return status["model"].get("version") == version and status["online"] is True
@@ -185,15 +187,3 @@ async def _detections_from(daemon: EdgeDaemon, version: str) -> bool:
 async def _rollout(cloud: Cloud, rollout_id: str, state: str) -> dict | None:
     got = await cloud.admin().call("GET", f"/rollouts/{rollout_id}")
     return got.body if got.body["state"] == state else None
-
-
-async def _until(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if asyncio.iscoroutine(got):
-            got = await got
-        if got:
-            return got
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")

@@ -10,7 +10,6 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -34,7 +33,7 @@ from tests.cloud.pipelines.site_upload import upload
 from tests.cloud.pipelines.test_risk_pipeline import FAST, OPTIONS, signing_key, wait_done  # noqa: F401
 from tests.cloud.rollout.fleet import Edge
 from tests.cloud.test_service_harness import Cloud, cloud  # noqa: F401
-from tests.e2e.harness import SimSite
+from tests.e2e.harness import SimSite, eventually
 
 pytestmark = [pytest.mark.usefixtures("needs_mosquitto"), pytest.mark.slow, pytest.mark.timeout(480)]
 
@@ -42,7 +41,8 @@ DEVICE, OTHER = "edge-live", "edge-two"
 PROFILE = {"cpu_arch": "aarch64", "memory_mb": 8192, "runtimes": {"litert": "1.2.0"}}
 SUPERVISOR = Actor(Channel.DASHBOARD, "e2e-supervisor", may_label=True)
 LIVE_VERDICTS = 3
-ROLLOUT = {"target": {"sites": ["demo-site"]}, "canaries": [DEVICE], "canary_share": 0.0, "healthy_period_s": 2.0, "min_confirmed_alarms": 1,
+ROLLOUT = {"target": {"sites": ["demo-site"]}, "canaries": [DEVICE], "canary_share": 0.0, "healthy_period_s": 2.0,
+           "min_confirmed_alarms": 1,
            "shadow_s": 2.0, "watch_s": 3.0}
 
 
@@ -67,15 +67,6 @@ async def register(cloud: Cloud, device_id: str, tmp_path: Path) -> Path:
     credential = tmp_path / f"{device_id}.credential"
     credential.write_text(got.body["credential"]["credential"] + "\n")
     return credential
-
-
-async def until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if got := await check():
-            return got
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def press_panic(port: int, wearable: str) -> None:
@@ -147,7 +138,8 @@ async def test_a_verdict_becomes_a_better_model_active_on_the_device_and_then_on
         site.play()
         labelled = await label_live_alarms(daemon, LIVE_VERDICTS + 1)
         assert len(labelled) > LIVE_VERDICTS, f"the demo raised only {len(labelled)} labelable alarms"
-        await until(lambda: asyncio.to_thread(lambda: live_verdicts(cloud) >= LIVE_VERDICTS), 60, "verdicts synced")
+        await eventually(lambda: asyncio.to_thread(lambda: live_verdicts(cloud) >= LIVE_VERDICTS),
+                         60, "verdicts synced", every=0.25)
         assert daemon.risk.active() is None and scored == []  # no risk model yet: alarms go unscored
 
         fired = await asyncio.to_thread(queue.check_triggers)  # before a worker's own periodic check can
@@ -165,21 +157,24 @@ async def test_a_verdict_becomes_a_better_model_active_on_the_device_and_then_on
         assert "risk" not in first.body["models"]  # not a canary: nothing yet
 
         # the canary downloads, verifies and switches by itself
-        await until(lambda: _active(daemon, candidate.version), 90, "the candidate active on the device")
+        await eventually(lambda: _active(daemon, candidate.version),
+                         90, "the candidate active on the device", every=0.25)
         status = daemon.updates.status()
         assert status["slots"]["risk"]["active"]["version"] == candidate.version, status
 
         # its next alarm carries the new model: on the device, and in the cloud once synced
         before = len(scored)
         press_panic(broker.port, "wb-09")
-        new = await until(lambda: _scored_by(scored[before:], candidate.version), 30, "an alarm scored by it")
+        new = await eventually(lambda: _scored_by(scored[before:], candidate.version),
+                               30, "an alarm scored by it", every=0.25)
         assert 0.0 <= new.alarm.risk_score <= 1.0
-        await until(lambda: asyncio.to_thread(lambda: candidate.version in synced_risk_versions(cloud)), 60,
-                    "the scored alarm synced")
+        await eventually(lambda: asyncio.to_thread(lambda: candidate.version in synced_risk_versions(cloud)),
+                         60, "the scored alarm synced", every=0.25)
 
         # a confirmed alarm and the healthy period: promoted to the rest of the fleet
         daemon.alarms.acknowledge(new.alarm.alarm_id, SUPERVISOR, verdict=Verdict.CONFIRMED)
-        await until(lambda: _rollout_state(cloud, rollout_id, {"promoted", "completed"}), 60, "promotion")
+        await eventually(lambda: _rollout_state(cloud, rollout_id, {"promoted", "completed"}),
+                         60, "promotion", every=0.25)
         fleet = await other.desired()
         assert fleet.body["models"]["risk"]["version"] == candidate.version
         assert fleet.body["models"]["risk"]["stage"] == "fleet"
@@ -193,12 +188,12 @@ async def test_a_verdict_becomes_a_better_model_active_on_the_device_and_then_on
         queue.close()
 
 
-async def _active(daemon: EdgeDaemon, version: str) -> bool:
+def _active(daemon: EdgeDaemon, version: str) -> bool:
     active = daemon.risk.active()
     return active is not None and active.version == version
 
 
-async def _scored_by(transitions: list[AlarmTransition], version: str) -> AlarmTransition | None:
+def _scored_by(transitions: list[AlarmTransition], version: str) -> AlarmTransition | None:
     return next((t for t in transitions if (t.alarm.risk_model or {}).get("version") == version), None)
 
 
